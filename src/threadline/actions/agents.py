@@ -1,0 +1,153 @@
+"""The people who serve customers: creating agents, their API tokens and presence."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threadline.actions.base import Actor, Env, unit_of_work
+from threadline.errors import Conflict, InvalidInput, NotFound
+from threadline.models import Agent, ApiToken, Team
+from threadline.vocabulary import Channel, Presence, Role
+
+MIN_PASSWORD = 10
+TOKEN_PREFIX = "tl_"  # noqa: S105 - a marker that makes leaked tokens easy to grep for
+
+# Per-channel defaults: one call at a time, a few chats, a dozen written cases.
+DEFAULT_CAPACITY = {
+    Channel.PHONE.value: 1,
+    Channel.CHAT.value: 3,
+    Channel.EMAIL.value: 12,
+    Channel.SMS.value: 12,
+    Channel.X.value: 12,
+    Channel.MESSENGER.value: 12,
+    Channel.INSTAGRAM.value: 12,
+    Channel.WHATSAPP.value: 12,
+}
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _agent_email(email: str) -> str:
+    try:
+        return validate_email(
+            email.strip(), check_deliverability=False, globally_deliverable=False
+        ).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"{email!r} is not an email address: {exc}") from None
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    email: str
+    name: str
+    role: Role
+    password: str | None = None
+    skills: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    capacity: dict[str, int] | None = None
+
+
+def create_agent(db: Session, env: Env, actor: Actor, new: NewAgent) -> Agent:
+    email = _agent_email(new.email)
+    name = " ".join(new.name.split())
+    if not name or len(name) > 200:
+        raise InvalidInput("an agent needs a name of at most 200 characters")
+    try:
+        role = Role(new.role)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {new.role!r}; use one of: {', '.join(r.value for r in Role)}"
+        ) from None
+    if new.password is not None and len(new.password) < MIN_PASSWORD:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters")
+    capacity = dict(DEFAULT_CAPACITY if new.capacity is None else new.capacity)
+    for channel, slots in capacity.items():
+        if channel not in Channel.__members__.values() or not 0 <= slots <= 100:
+            raise InvalidInput(f"capacity {channel}={slots} is not valid")
+    password_hash = hash_password(new.password) if new.password else None
+    with unit_of_work(db, env, actor) as unit:
+        if db.scalar(select(Agent.id).where(Agent.email == email)) is not None:
+            raise Conflict(f"an agent with email {email} exists")
+        teams = []
+        for team_name in new.teams:
+            team = db.scalars(select(Team).where(Team.name == team_name)).first()
+            if team is None:
+                team = Team(name=team_name)
+                db.add(team)
+            teams.append(team)
+        agent = Agent(
+            email=email,
+            name=name,
+            role=role,
+            password_hash=password_hash,
+            presence=Presence.OFFLINE,
+            skills=sorted(set(new.skills)),
+            capacity=capacity,
+            active=True,
+            created_at=unit.now,
+            teams=teams,
+        )
+        db.add(agent)
+        db.flush()
+        unit.audit("agent.created", "agent", agent.id, email=email, role=role.value)
+        unit.emit("agent.created", agent_id=agent.id)
+        return agent
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once; only its hash is kept
+    token_id: int
+    agent_id: int
+
+
+def create_token(db: Session, env: Env, actor: Actor, email: str, label: str) -> IssuedToken:
+    label = label.strip() or "token"
+    if len(label) > 80:
+        raise InvalidInput("a token label is at most 80 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with unit_of_work(db, env, actor) as unit:
+        agent = db.scalars(select(Agent).where(Agent.email == _agent_email(email))).first()
+        if agent is None or not agent.active:
+            raise NotFound(f"no active agent with email {email}")
+        row = ApiToken(
+            agent_id=agent.id, label=label, token_hash=hash_token(token), created_at=unit.now
+        )
+        db.add(row)
+        db.flush()
+        unit.audit("token.created", "agent", agent.id, token_id=row.id, label=label)
+        return IssuedToken(token=token, token_id=row.id, agent_id=agent.id)
+
+
+def set_presence(
+    db: Session, env: Env, actor: Actor, agent_id: int, presence: Presence | str
+) -> Agent:
+    try:
+        target = Presence(presence)
+    except ValueError:
+        raise InvalidInput(f"unknown presence {presence!r}") from None
+    with unit_of_work(db, env, actor) as unit:
+        agent = db.get(Agent, agent_id, with_for_update=True, populate_existing=True)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        if agent.presence is not target:
+            old = agent.presence
+            agent.presence = target
+            unit.audit("agent.presence", "agent", agent.id, old=old.value, new=target.value)
+            unit.emit("agent.presence", agent_id=agent.id, presence=target.value)
+        return agent

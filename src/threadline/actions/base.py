@@ -1,0 +1,135 @@
+"""What every action shares: its environment, who is acting, and the unit of work that
+commits once, writes the audit row in the same transaction and publishes events only
+after the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from threadline.clock import Clock, SystemClock
+from threadline.config import Settings
+from threadline.events import Event, EventBus, InProcessBus
+from threadline.files import FileStore
+from threadline.models import AuditEntry
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Env:
+    """The outside world as actions see it. Built once per process."""
+
+    settings: Settings
+    clock: Clock
+    bus: EventBus
+    files: FileStore
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, bus: EventBus | None = None
+    ) -> Env:
+        return cls(
+            settings=settings,
+            clock=clock or SystemClock(),
+            bus=bus or InProcessBus(),
+            files=FileStore(settings.data_dir),
+        )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: an agent, a channel adapter or the system itself."""
+
+    label: str
+    agent_id: int | None = None
+
+    @classmethod
+    def agent(cls, agent_id: int) -> Actor:
+        return cls(label=f"agent:{agent_id}", agent_id=agent_id)
+
+    @classmethod
+    def channel(cls, name: str) -> Actor:
+        return cls(label=f"channel:{name}")
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(label="system")
+
+
+class Unit:
+    """One transaction's worth of work: its time, its audit rows and its events."""
+
+    def __init__(self, db: Session, env: Env, actor: Actor) -> None:
+        self.db = db
+        self.env = env
+        self.actor = actor
+        self.now: datetime = env.clock.now()
+        self.events: list[Event] = []
+
+    def audit(self, action: str, subject_type: str, subject_id: int, **data: Any) -> None:
+        self.db.add(
+            AuditEntry(
+                at=self.now,
+                actor=self.actor.label,
+                agent_id=self.actor.agent_id,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                data=data,
+            )
+        )
+
+    def emit(
+        self,
+        type_: str,
+        *,
+        case_id: int | None = None,
+        customer_id: int | None = None,
+        private: bool = False,
+        **data: Any,
+    ) -> None:
+        self.events.append(
+            Event(
+                type=type_,
+                at=self.now,
+                data=data,
+                case_id=case_id,
+                customer_id=customer_id,
+                private=private,
+            )
+        )
+
+
+@contextmanager
+def unit_of_work(db: Session, env: Env, actor: Actor) -> Iterator[Unit]:
+    unit = Unit(db, env, actor)
+    try:
+        yield unit
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    env.bus.publish(unit.events)
+
+
+def with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:
+    """Run a whole action again when a concurrent writer won a race on a unique key (two
+    copies of one message, two first messages from one new address) or SQLite was busy.
+    The retried action sees the winner's rows and answers accordingly."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

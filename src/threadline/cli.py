@@ -1,0 +1,207 @@
+"""The `threadline` command."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+from sqlalchemy import func, select
+
+from threadline import __version__
+from threadline.actions import Actor, NewAgent, create_agent, create_token
+from threadline.errors import ThreadlineError
+from threadline.migrate import upgrade
+from threadline.models import Agent
+from threadline.runtime import Runtime
+from threadline.vocabulary import Role
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _friendly(command: Callable[P, R]) -> Callable[P, R]:
+    """Our own errors become one line on stderr and exit status 2, not a traceback."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ThreadlineError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+
+    return run
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if not from_stdin:
+        return None
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.UsageError("--password-stdin was given but standard input was empty")
+    return password
+
+
+@click.group()
+@click.version_option(__version__, prog_name="threadline")
+def main() -> None:
+    """Threadline: one customer, one thread, whatever the channel."""
+
+
+@main.command()
+@click.option("--admin-email", default="admin@threadline.localhost", show_default=True)
+@click.option("--admin-name", default="Administrator", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@_friendly
+def init(admin_email: str, admin_name: str, password_stdin: bool) -> None:
+    """Create or upgrade the database and, if there is no admin yet, create one."""
+    runtime = Runtime.start()
+    upgrade(runtime.settings.database_url)
+    click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
+    with runtime.db.session() as db:
+        admins = db.scalar(select(func.count()).select_from(Agent).where(Agent.role == Role.ADMIN))
+        if admins:
+            return
+        password = _read_password(password_stdin)
+        shown = password is None
+        password = password or secrets.token_urlsafe(12)
+        create_agent(
+            db,
+            runtime.env,
+            Actor.system(),
+            NewAgent(email=admin_email, name=admin_name, role=Role.ADMIN, password=password),
+        )
+    click.echo(f"admin created: {admin_email}")
+    if shown:
+        click.echo(f"password (shown once): {password}")
+
+
+@main.group()
+def agents() -> None:
+    """Manage agents."""
+
+
+@agents.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="agent")
+@click.option("--team", "teams", multiple=True, help="A team to join (repeatable).")
+@click.option("--skill", "skills", multiple=True, help="A skill (repeatable).")
+@click.option("--password-stdin", is_flag=True)
+@_friendly
+def agents_create(
+    email: str,
+    name: str,
+    role: str,
+    teams: tuple[str, ...],
+    skills: tuple[str, ...],
+    password_stdin: bool,
+) -> None:
+    """Create an agent."""
+    runtime = Runtime.start()
+    password = _read_password(password_stdin)
+    with runtime.db.session() as db:
+        agent = create_agent(
+            db,
+            runtime.env,
+            Actor.system(),
+            NewAgent(
+                email=email,
+                name=name,
+                role=Role(role),
+                password=password,
+                teams=teams,
+                skills=skills,
+            ),
+        )
+        click.echo(f"agent {agent.id} created: {agent.email} ({agent.role.value})")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "label", default="cli", show_default=True)
+@_friendly
+def tokens_create(email: str, label: str) -> None:
+    """Print a new API token for an agent, once."""
+    runtime = Runtime.start()
+    with runtime.db.session() as db:
+        issued = create_token(db, runtime.env, Actor.system(), email, label)
+    click.echo(issued.token)
+
+
+@main.command()
+@click.option("--reset", is_flag=True, help="Delete the database and seed it anew.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Seed only; do not start the server.")
+@_friendly
+def demo(reset: bool, host: str, port: int, no_serve: bool) -> None:
+    """Seed the demo business and serve it."""
+    from threadline.demo import prepare_demo
+
+    runtime = Runtime.start()
+    login = prepare_demo(runtime, reset=reset, echo=click.echo)
+    if no_serve:
+        return
+    click.echo(f"\nThreadline demo on http://{host}:{port}/  sign in as {login}")
+    _serve(runtime, host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the worker in this process.")
+@click.option("--no-smtp", is_flag=True, help="Do not run the SMTP listener in this process.")
+@_friendly
+def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
+    """Serve the desk and the API."""
+    runtime = Runtime.start()
+    _serve(runtime, host, port)
+
+
+def _serve(runtime: Runtime, host: str, port: int) -> None:
+    import uvicorn
+
+    from threadline.api.app import create_app
+
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+
+
+def _not_yet(name: str, issue: str) -> None:
+    click.echo(f"error: `threadline {name}` is not built yet ({issue})", err=True)
+    sys.exit(2)
+
+
+@main.command()
+def worker() -> None:
+    """Outbound delivery, service-level sweeps and mailbox polling."""
+    _not_yet("worker", "outbound delivery arrives with the channel issues")
+
+
+@main.command()
+def smtp() -> None:
+    """The inbound SMTP listener alone."""
+    _not_yet("smtp", "the email issue")
+
+
+@main.group()
+def mailboxes() -> None:
+    """Support addresses."""
+
+
+@mailboxes.command("add")
+@click.argument("address")
+@click.option("--team")
+@click.option("--imap-url")
+def mailboxes_add(address: str, team: str | None, imap_url: str | None) -> None:
+    """Add a support address."""
+    _not_yet("mailboxes add", "the email issue")

@@ -1,0 +1,96 @@
+"""Engines and sessions. SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE
+for writing sessions (so that two writers queue instead of failing on a lock upgrade);
+PostgreSQL is reached through psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class ReadSession(Session):
+    """A session for queries only: it refuses to flush, so a view cannot write by accident."""
+
+    def flush(self, objects: Any = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise RuntimeError("a read-only session cannot write")
+        super().flush(objects)
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    write: sessionmaker[Session]
+    read: sessionmaker[ReadSession]
+    read_engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.write() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[ReadSession]:
+        with self.read() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        # The driver's own transaction handling is switched off so that we emit BEGIN.
+        connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 15},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of the process; only a power cut can lose
+        # the last transactions.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def connect(url: str, *, echo: bool = False) -> Database:
+    if url.startswith("sqlite"):
+        engine = _sqlite_engine(url, immediate=True)
+        read_engine = _sqlite_engine(url, immediate=False)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        read_engine = engine
+    engine.echo = echo
+    write = sessionmaker(engine, expire_on_commit=False)
+    read = sessionmaker(read_engine, class_=ReadSession, expire_on_commit=False)
+    return Database(engine=engine, write=write, read=read, read_engine=read_engine)

@@ -1,0 +1,38 @@
+"""Every table, imported in one place so that the metadata is complete."""
+
+from threadline.models.base import Base
+from threadline.models.cases import (
+    Attachment,
+    Case,
+    CaseTag,
+    ChannelSwitch,
+    ThreadKey,
+    Touch,
+    format_ref,
+    parse_ref,
+)
+from threadline.models.customers import Customer, Identity, Merge, Segment
+from threadline.models.operations import AuditEntry, OutboxMessage
+from threadline.models.people import Agent, ApiToken, Team, agent_teams
+
+__all__ = [
+    "Agent",
+    "ApiToken",
+    "Attachment",
+    "AuditEntry",
+    "Base",
+    "Case",
+    "CaseTag",
+    "ChannelSwitch",
+    "Customer",
+    "Identity",
+    "Merge",
+    "OutboxMessage",
+    "Segment",
+    "Team",
+    "ThreadKey",
+    "Touch",
+    "agent_teams",
+    "format_ref",
+    "parse_ref",
+]

@@ -1,0 +1,1 @@
+"""Who should own a case."""
