@@ -16,7 +16,7 @@ _ids = itertools.count(1)
 
 def inbound(
     channel: Channel = Channel.EMAIL,
-    kind: IdentityKind = IdentityKind.EMAIL,
+    identity_kind: IdentityKind = IdentityKind.EMAIL,
     value: str = "ann@example.com",
     text: str = "Hello",
     *,
@@ -27,7 +27,7 @@ def inbound(
     return Inbound(
         channel=channel,
         external_id=external_id or f"ext-{next(_ids)}",
-        sender=IdentityRef(kind, value, name),
+        sender=IdentityRef(identity_kind, value, name),
         text=text,
         **extra,  # type: ignore[arg-type]
     )

@@ -273,9 +273,8 @@ def merge_customers(db: Session, env: Env, actor: Actor, survivor_id: int, other
 
 
 def _better_segment(db: Session, a: str, b: str) -> str:
-    ranks = dict(
-        db.execute(select(Segment.key, Segment.rank).where(Segment.key.in_((a, b)))).tuples()
-    )
+    rows = db.execute(select(Segment.key, Segment.rank).where(Segment.key.in_((a, b))))
+    ranks: dict[str, int] = dict(rows.all())
     return b if ranks.get(b, 0) > ranks.get(a, 0) else a
 
 

@@ -65,7 +65,7 @@ def choose_case(
         if _recently_resolved(referenced, now, reopen_window_seconds):
             return Reopen(referenced.id)
         return OpenNew(previous_case_id=referenced.id)
-    if open_case is not None and open_case.customer_id == customer_id:
+    if open_case is not None and open_case.customer_id == customer_id and open_case.status.is_open:
         return Continue(open_case.id)
     if last_resolved is not None and last_resolved.customer_id == customer_id:
         if _recently_resolved(last_resolved, now, reopen_window_seconds):

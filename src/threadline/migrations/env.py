@@ -8,8 +8,9 @@ from sqlalchemy import create_engine, pool
 from threadline.models import Base
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
-assert url, "alembic_config() sets sqlalchemy.url"
+url: str = config.get_main_option("sqlalchemy.url") or ""
+if not url:
+    raise RuntimeError("run migrations through threadline.migrate, which sets the URL")
 
 
 def run_offline() -> None:

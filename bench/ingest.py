@@ -1,0 +1,478 @@
+"""Ingestion: how many inbound messages per second one process lands through
+`actions.receive()`, on SQLite and (when one answers) PostgreSQL, next to the ceiling
+of a bare two-insert transaction on the same SQLite set-up.
+
+The traffic: BENCH_INGEST_N messages (20,000; 2,000 with --quick), 60% from new
+customers starting a thread, 40% from an identity that already wrote, spread evenly over
+email, sms, chat, x and whatsapp. Emails carry a Message-ID and answer the previous one
+(In-Reply-To), as the email adapter hands them over; an X customer's first contact is a
+public post and the follow-ups are direct messages, so their second message records a
+channel switch. Every Inbound is built before the clock starts.
+
+Each message gets its own session, as an API request would (`with db.session()`); a
+second figure measures one long-lived session with `expunge_all()` after each message.
+Each run starts on a fresh, migrated database; the figure is the median of
+BENCH_INGEST_RUNS runs (3)."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bench.common import (
+    DbKind,
+    Report,
+    env_int,
+    fresh_runtime,
+    median,
+    percentile,
+    scratch_sqlite,
+    timed_loop,
+)
+from threadline.actions import receive
+from threadline.channels.base import IdentityRef, Inbound
+from threadline.db import connect
+from threadline.identities import normalise
+from threadline.models import Touch
+from threadline.runtime import Runtime
+from threadline.vocabulary import Channel, IdentityKind
+
+SEED = 20_261_123
+NEW_SHARE = 0.60
+TARGET_PER_SECOND = 2_500
+CHANNELS: tuple[tuple[Channel, IdentityKind], ...] = (
+    (Channel.EMAIL, IdentityKind.EMAIL),
+    (Channel.SMS, IdentityKind.PHONE),
+    (Channel.CHAT, IdentityKind.CHAT),
+    (Channel.X, IdentityKind.X),
+    (Channel.WHATSAPP, IdentityKind.WHATSAPP),
+)
+FIRST_NAMES = ("Ada", "Bola", "Chen", "Dara", "Eli", "Femi", "Gita", "Hana", "Ivo", "Jun")
+LAST_NAMES = ("Okafor", "Silva", "Novak", "Haddad", "Kowalski", "Tanaka", "Byrne", "Rossi")
+OPENINGS = (
+    "Hi, my order {order} hasn't arrived yet and the tracking page has not moved in days.",
+    "Hello! The jacket I bought in the Leeds shop has a broken zip, can I swap it?",
+    "Can you tell me whether the blue kettle is back in stock? Order {order} was cancelled.",
+    "I was charged twice for order {order}. Please refund one of the payments.",
+    "Do you deliver to Jersey? I could not pick it at checkout.",
+    "The discount code from your newsletter says it has expired but the email says "
+    "it is valid until Sunday.",
+)
+FOLLOW_UPS = (
+    "Any news on this?",
+    "Thanks. The reference on my bank statement is {order}.",
+    "I've attached a photo of the label, it says {order}.",
+    "Still waiting, it has been three days now. Could someone call me back please?",
+    "Great, that worked. One more thing: can I change the delivery address as well?",
+)
+FILLER = (
+    " I am at home most afternoons, and a neighbour at number 12 can take parcels too."
+    " I have been a customer for years and this is the first time anything went wrong."
+)
+
+
+# --- the traffic ------------------------------------------------------------------------
+
+
+@dataclass
+class _Sender:
+    channel: Channel
+    ref: IdentityRef
+    last_message_id: str | None = None
+
+
+def _identity(kind: IdentityKind, number: int, rng: random.Random) -> str:
+    """A distinct, valid identity value of `kind` for customer `number`."""
+    match kind:
+        case IdentityKind.EMAIL:
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            return f"{first}.{last}.{number}@example.org"
+        case IdentityKind.PHONE:
+            # Ofcom's drama range 07700 900000-900999 is too small for 20,000 customers;
+            # any 07700 mobile number is "possible", which is what receive() checks.
+            return f"+44 7700 {number:06d}"
+        case IdentityKind.WHATSAPP:
+            # A wa_id: the number's digits without `+`; US 555 numbers, 10 national digits.
+            return f"1555{number:07d}"
+        case IdentityKind.X:
+            return f"cust_{number:x}"[:15]
+        case _:
+            return f"visitor-{number:08x}-{rng.getrandbits(32):08x}"
+
+
+def _text(rng: random.Random, choices: tuple[str, ...]) -> str:
+    text = rng.choice(choices).format(order=f"#{rng.randrange(100_000, 999_999)}")
+    return text + FILLER * rng.randrange(0, 4)
+
+
+def build_traffic(count: int, seed: int = SEED) -> list[Inbound]:
+    """`count` inbound messages: NEW_SHARE from new customers, the rest from one who
+    already wrote (picked at random), channels evenly spread."""
+    rng = random.Random(seed)
+    continuing = [True] * round(count * (1 - NEW_SHARE)) + [False] * (
+        count - round(count * (1 - NEW_SHARE))
+    )
+    rng.shuffle(continuing)
+    if continuing and continuing[0]:  # the first message cannot continue anything
+        continuing[continuing.index(False)] = True
+        continuing[0] = False
+    senders: list[_Sender] = []
+    messages: list[Inbound] = []
+    for i, continues in enumerate(continuing):
+        if continues:
+            sender = rng.choice(senders)
+        else:
+            channel, kind = CHANNELS[rng.randrange(len(CHANNELS))]
+            value = _identity(kind, len(senders), rng)
+            name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+            sender = _Sender(channel, IdentityRef(kind, value, name=name))
+            senders.append(sender)
+        message_id = None
+        references: tuple[str, ...] = ()
+        subject = None
+        if sender.channel is Channel.EMAIL:
+            message_id = f"email:<{seed:x}.{i}@mail.example.org>"
+            references = (sender.last_message_id,) if sender.last_message_id else ()
+            subject = ("Re: " if continues else "") + "Question about my order"
+            sender.last_message_id = message_id
+        messages.append(
+            Inbound(
+                channel=sender.channel,
+                external_id=f"{sender.channel.value}-{seed:x}-{i}",
+                sender=sender.ref,
+                text=_text(rng, FOLLOW_UPS if continues else OPENINGS),
+                subject=subject,
+                # On X a customer first posts in public, then carries on by DM.
+                public=sender.channel is Channel.X and not continues,
+                thread_key=message_id,
+                references=references,
+            )
+        )
+    _check_identities(senders)
+    return messages
+
+
+def _check_identities(senders: list[_Sender]) -> None:
+    """Every generated identity must pass the core's own normalisation, and stay
+    distinct after it: a bad generator would otherwise skew the mix silently."""
+    seen: set[tuple[IdentityKind, str]] = set()
+    for sender in senders:
+        key = (sender.ref.kind, normalise(sender.ref.kind, sender.ref.value))
+        if key in seen:
+            raise AssertionError(f"generated the same identity twice: {key}")
+        seen.add(key)
+
+
+# --- receive() ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    latencies_ns: list[int]
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies_ns) / self.seconds
+
+
+def _per_request(runtime: Runtime, messages: list[Inbound]) -> Run:
+    """One session per message, opened and closed around it, as an API request does."""
+    database, env = runtime.db, runtime.env
+
+    def one(i: int) -> None:
+        with database.session() as session:
+            receive(session, env, messages[i])
+
+    seconds, latencies = timed_loop(len(messages), one)
+    return Run(seconds, latencies)
+
+
+def _shared_session(runtime: Runtime, messages: list[Inbound]) -> Run:
+    """One long-lived session; expunge_all() after each message, so that every message
+    starts from an empty identity map as a request would."""
+    env = runtime.env
+    with runtime.db.session() as session:
+
+        def one(i: int) -> None:
+            receive(session, env, messages[i])
+            session.expunge_all()
+
+        seconds, latencies = timed_loop(len(messages), one)
+    return Run(seconds, latencies)
+
+
+def _check_landed(runtime: Runtime, messages: list[Inbound]) -> None:
+    with runtime.db.reading() as session:
+        landed = session.scalar(select(func.count()).select_from(Touch))
+    if landed != len(messages):
+        raise AssertionError(f"{landed} touches for {len(messages)} messages")
+
+
+def _measure(
+    report: Report,
+    kind: DbKind,
+    messages: list[Inbound],
+    runs: int,
+    mode: str,
+    body: Callable[[Runtime, list[Inbound]], Run],
+) -> float:
+    results: list[Run] = []
+    for attempt in range(runs):
+        with fresh_runtime(kind) as runtime:
+            result = body(runtime, messages)
+            _check_landed(runtime, messages)
+        results.append(result)
+        report.log(f"{kind} {mode} run {attempt + 1}/{runs}: {result.per_second:,.0f} messages/s")
+    rates = [r.per_second for r in results]
+    rate = median(rates)
+    middle = sorted(results, key=lambda r: r.per_second)[len(results) // 2]
+    latencies = sorted(middle.latencies_ns)
+    note = f"{len(messages):,} messages, median of {runs} runs, fresh database each"
+    if kind == "sqlite" and mode == "per-request session":
+        verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"
+        note += f"; target >= {TARGET_PER_SECOND:,}/s {verdict}"
+    report.emit(f"receive, {mode}", rate, "messages/s", db=kind, runs=rates, note=note)
+    for p in (50, 99):
+        report.emit(
+            f"receive latency p{p}, {mode}",
+            percentile(latencies, p) / 1e6,
+            "ms",
+            db=kind,
+            runs=[percentile(sorted(r.latencies_ns), p) / 1e6 for r in results],
+        )
+    return rate
+
+
+# --- what each message costs in statements ------------------------------------------------
+
+
+@contextmanager
+def _counting(runtime: Runtime) -> Iterator[Counter[str]]:
+    counts: Counter[str] = Counter()
+
+    def count(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        counts[statement.split(None, 1)[0].upper()] += 1
+
+    def count_begin(_conn: Any) -> None:
+        counts["BEGIN"] += 1
+
+    def count_commit(_conn: Any) -> None:
+        counts["COMMIT"] += 1
+
+    engine = runtime.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "commit", count_commit)
+    # db.py emits BEGIN IMMEDIATE through exec_driver_sql, which the cursor hook sees.
+    if engine.dialect.name != "sqlite":
+        event.listen(engine, "begin", count_begin)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "commit", count_commit)
+        if engine.dialect.name != "sqlite":
+            event.remove(engine, "begin", count_begin)
+
+
+def _statements(report: Report, messages: list[Inbound]) -> None:
+    with fresh_runtime("sqlite") as runtime, _counting(runtime) as counts:
+        _per_request(runtime, messages)
+    total = sum(counts.values())
+    breakdown = ", ".join(f"{k} {v / len(messages):.2f}" for k, v in counts.most_common())
+    report.emit(
+        "SQL statements per message",
+        total / len(messages),
+        "statements",
+        db="sqlite",
+        note=breakdown,
+    )
+
+
+# --- the ceiling ---------------------------------------------------------------------------
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Parent(_Base):
+    __tablename__ = "bench_parent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(80))
+
+
+class _Child(_Base):
+    __tablename__ = "bench_child"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("bench_parent.id"))
+    text: Mapped[str] = mapped_column(String(400))
+
+
+_core = MetaData()
+_parent_table = Table(
+    "bench_parent", _core, Column("id", Integer, primary_key=True), Column("label", String(80))
+)
+_child_table = Table(
+    "bench_child",
+    _core,
+    Column("id", Integer, primary_key=True),
+    Column("parent_id", ForeignKey("bench_parent.id")),
+    Column("text", String(400)),
+)
+_BODY = "A message of a typical length, about as long as a short customer email. " * 3
+
+
+def _ceiling_raw(url: str, count: int) -> float:
+    """BEGIN IMMEDIATE; two INSERTs; COMMIT on the driver connection that threadline.db
+    hands out, with its pragmas (WAL, synchronous=NORMAL, foreign_keys, busy_timeout)."""
+    database = connect(url)
+    try:
+        _Base.metadata.create_all(database.engine)
+        proxied = database.engine.raw_connection()
+        try:
+            conn = cast(sqlite3.Connection, proxied.driver_connection)
+
+            def one(i: int) -> None:
+                conn.execute("BEGIN IMMEDIATE")
+                parent = conn.execute(
+                    "INSERT INTO bench_parent (label) VALUES (?)", (f"parent {i}",)
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO bench_child (parent_id, text) VALUES (?, ?)", (parent, _BODY)
+                )
+                conn.execute("COMMIT")
+
+            seconds, _ = timed_loop(count, one)
+        finally:
+            proxied.close()
+    finally:
+        database.dispose()
+    return count / seconds
+
+
+def _ceiling_core(url: str, count: int) -> float:
+    """The same transaction through SQLAlchemy Core (engine.begin() emits BEGIN
+    IMMEDIATE through threadline.db's listener)."""
+    database = connect(url)
+    try:
+        _Base.metadata.create_all(database.engine)
+        engine = database.engine
+
+        def one(i: int) -> None:
+            with engine.begin() as conn:
+                result = conn.execute(insert(_parent_table).values(label=f"parent {i}"))
+                conn.execute(insert(_child_table).values(parent_id=result.lastrowid, text=_BODY))
+
+        seconds, _ = timed_loop(count, one)
+    finally:
+        database.dispose()
+    return count / seconds
+
+
+def _ceiling_orm(url: str, count: int) -> float:
+    """The same two rows through an ORM session per transaction, flushing the parent for
+    its id as receive() does."""
+    database = connect(url)
+    try:
+        _Base.metadata.create_all(database.engine)
+
+        def one(i: int) -> None:
+            with database.write() as session:
+                parent = _Parent(label=f"parent {i}")
+                session.add(parent)
+                session.flush()
+                session.add(_Child(parent_id=parent.id, text=_BODY))
+                session.commit()
+
+        seconds, _ = timed_loop(count, one)
+    finally:
+        database.dispose()
+    return count / seconds
+
+
+def _ceilings(report: Report, count: int, runs: int) -> dict[str, float]:
+    ladders: dict[str, Callable[[str, int], float]] = {
+        "raw sqlite3": _ceiling_raw,
+        "SQLAlchemy Core": _ceiling_core,
+        "SQLAlchemy ORM session": _ceiling_orm,
+    }
+    found: dict[str, float] = {}
+    for label, measure in ladders.items():
+        rates = []
+        for _ in range(runs):
+            with scratch_sqlite() as url:
+                rates.append(measure(url, count))
+        found[label] = median(rates)
+        report.emit(
+            f"ceiling: bare 2-insert transaction, {label}",
+            found[label],
+            "transactions/s",
+            db="sqlite",
+            runs=rates,
+            note="WAL, synchronous=NORMAL, foreign_keys, BEGIN IMMEDIATE (threadline.db)",
+        )
+    return found
+
+
+# --- the workload --------------------------------------------------------------------------
+
+
+def run(report: Report) -> None:
+    count = env_int("BENCH_INGEST_N", 2_000 if report.quick else 20_000)
+    runs = env_int("BENCH_INGEST_RUNS", 3)
+    report.log(f"building {count:,} inbound messages")
+    messages = build_traffic(count)
+    mix = Counter(m.channel.value for m in messages)
+    report.log("channels: " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
+
+    rates: dict[tuple[DbKind, str], float] = {}
+    for kind in report.databases():
+        rates[kind, "request"] = _measure(
+            report, kind, messages, runs, "per-request session", _per_request
+        )
+        rates[kind, "shared"] = _measure(
+            report, kind, messages, runs, "shared session + expunge_all", _shared_session
+        )
+
+    if "sqlite" not in report.databases():
+        return
+    ceilings = _ceilings(report, count, runs)
+    sqlite_rate = rates["sqlite", "request"]
+    for label in ("raw sqlite3", "SQLAlchemy ORM session"):
+        ceiling = ceilings[label]
+        report.emit(
+            f"receive / ceiling ({label})",
+            100 * sqlite_rate / ceiling,
+            "%",
+            db="sqlite",
+            note=f"receive {sqlite_rate:,.0f}/s vs {ceiling:,.0f} transactions/s: "
+            f"{ceiling / sqlite_rate:.1f}x slower",
+        )
+    _statements(report, messages[: min(len(messages), 2_000)])
+
+    if report.profile_dir is not None:
+        profiled = messages[: min(len(messages), 5_000)]
+        with fresh_runtime("sqlite") as runtime, report.profiled("receive-sqlite"):
+            _per_request(runtime, profiled)
