@@ -169,7 +169,19 @@ def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
+    import ipaddress
+
     import uvicorn
+
+    # Until sign-in exists the desk has no access control, so it only serves this machine.
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.UsageError(
+            f"refusing to serve on {host}: the desk has no sign-in yet; use 127.0.0.1"
+        )
 
     from threadline.api.app import create_app
 

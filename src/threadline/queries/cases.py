@@ -216,7 +216,9 @@ def case_header(db: Session, case_id: int) -> CaseHeader:
     if row is None:
         raise NotFound(f"case {case_id} does not exist")
     case = row[0]
-    tags = tuple(db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag)))
+    tags = tuple(
+        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
+    )
     return CaseHeader(
         id=case.id,
         ref=case.ref,

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from threadline.queries.cases import CaseHeader, CaseRow, case_header, recent_cases
+from threadline.queries.cases import (
+    CaseHeader,
+    CaseRow,
+    case_header,
+    channels_by_case,
+    recent_cases,
+)
 from threadline.queries.customers import CustomerPanel, customer_panel
 from threadline.queries.timeline import Timeline, case_timeline, customer_timeline
 from threadline.vocabulary import Channel
@@ -32,15 +38,10 @@ class CustomerPage:
 
 def case_page(db: Session, case_id: int) -> CasePage:
     case = case_header(db, case_id)
-    timeline = case_timeline(db, case_id)
-    seen: dict[Channel, None] = {}
-    for entry in timeline.entries:
-        if not entry.is_switch and not entry.internal:
-            seen.setdefault(entry.channel)
     return CasePage(
         case=case,
-        channels=tuple(seen),
-        timeline=timeline,
+        channels=channels_by_case(db, [case.id]).get(case.id, ()),
+        timeline=case_timeline(db, case.id),
         customer=customer_panel(db, case.customer_id, exclude_case_id=case.id),
     )
 
