@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection, CursorResult, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,8 @@ from threadline.files import FileStore
 from threadline.models import AuditEntry
 
 T = TypeVar("T")
+
+_INSERT_AUDIT = insert(AuditEntry)
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,36 @@ class Unit:
         self.actor = actor
         self.now: datetime = env.clock.now()
         self.events: list[Event] = []
+        self._audit_rows: list[dict[str, Any]] = []
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction's connection, for statements that need no ORM objects."""
+        if self._conn is None:
+            self._conn = self.db.connection()
+        return self._conn
 
     def audit(self, action: str, subject_type: str, subject_id: int, **data: Any) -> None:
-        self.db.add(
-            AuditEntry(
-                at=self.now,
-                actor=self.actor.label,
-                agent_id=self.actor.agent_id,
-                action=action,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                data=data,
-            )
+        """Record what changed. The rows are written in one statement just before the
+        commit, inside the same transaction: they stand or fall with the change."""
+        self._audit_rows.append(
+            {
+                "at": self.now,
+                "actor": self.actor.label,
+                "agent_id": self.actor.agent_id,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "data": data,
+            }
         )
+
+    def write_audit(self) -> None:
+        if self._audit_rows:
+            self.db.flush()
+            self.conn.execute(_INSERT_AUDIT, self._audit_rows)
+            self._audit_rows = []
 
     def emit(
         self,
@@ -112,11 +132,20 @@ def unit_of_work(db: Session, env: Env, actor: Actor) -> Iterator[Unit]:
     unit = Unit(db, env, actor)
     try:
         yield unit
+        unit.write_audit()
         db.commit()
     except BaseException:
         db.rollback()
         raise
     env.bus.publish(unit.events)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The key the database gave the row an INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:

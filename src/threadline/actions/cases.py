@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, unit_of_work
-from threadline.actions.timeline import link_switch, previous_facing
+from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise
@@ -185,7 +185,12 @@ def reply(
             created_at=unit.now,
         )
         db.add(outbox)
-        switch = link_switch(unit, touch, previous, switch_reason or SwitchReason.AGENT_CHOICE)
+        switch = link_switch(
+            unit,
+            NewTouch(touch.id, case.id, chosen, public, touch.occurred_at, agent.id),
+            previous,
+            switch_reason or SwitchReason.AGENT_CHOICE,
+        )
         if case.status is CaseStatus.NEW:
             _move_status(unit, case, CaseStatus.OPEN)
         if case.owner_id is None and can_own(agent):

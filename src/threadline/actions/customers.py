@@ -8,10 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, unit_of_work, with_retry
+from threadline.actions.base import Actor, Env, Unit, inserted_id, unit_of_work, with_retry
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise
@@ -57,39 +57,71 @@ def find_identity(db: Session, env: Env, kind: IdentityKind | str, value: str) -
     ).first()
 
 
-def resolve_sender(unit: Unit, sender: IdentityRef) -> tuple[Customer, Identity, bool]:
-    """The customer behind an identity, locked for this transaction; a new customer when
-    the identity is unknown. Answers (customer, identity, created)."""
-    db = unit.db
-    normal = normalise(sender.kind, sender.value, region=unit.env.settings.default_region)
-    identity = db.scalars(
-        select(Identity).where(Identity.kind == sender.kind, Identity.value == normal)
-    ).first()
-    if identity is not None:
-        customer = get_customer(db, identity.customer_id, lock=True)
-        return customer, identity, False
-    name = _clean_name(sender.name or sender.value)[:MAX_NAME]
-    customer = Customer(
-        name=name,
-        segment_key="standard",
+@dataclass(frozen=True)
+class Sender:
+    """The customer behind an inbound identity, as the hot path needs it."""
+
+    customer_id: int
+    identity_id: int | None
+    journey_stage: JourneyStage
+    created: bool
+
+
+# Built once: SQLAlchemy compiles each statement once and reuses it for every message.
+_FIND_SENDER = (
+    select(Identity.id, Identity.customer_id, Customer.journey_stage)
+    .join(Customer, Customer.id == Identity.customer_id)
+    .where(Identity.kind == bindparam("kind"), Identity.value == bindparam("value"))
+    # Concurrent contacts from one customer queue here, so that two first messages
+    # cannot open two cases (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
+    .with_for_update(of=Customer)
+)
+_INSERT_CUSTOMER = insert(Customer)
+_INSERT_IDENTITY = insert(Identity)
+
+
+def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
+    """The customer behind an identity (`normal` is its normalised value), locked for this
+    transaction; a new customer when the identity is unknown."""
+    conn = unit.conn
+    kind = IdentityKind(sender.kind)
+    row = conn.execute(_FIND_SENDER, {"kind": kind, "value": normal}).first()
+    if row is not None:
+        return Sender(customer_id=row[1], identity_id=row[0], journey_stage=row[2], created=False)
+    name = _clean_name((sender.name or "").strip()[:MAX_NAME] or sender.value[:MAX_NAME])
+    customer_id = inserted_id(
+        conn.execute(
+            _INSERT_CUSTOMER,
+            {
+                "name": name,
+                "segment_key": "standard",
+                "journey_stage": JourneyStage.PROSPECT,
+                "lifetime_value": Decimal("0.00"),
+                "merged_into_id": None,
+                "created_at": unit.now,
+                "updated_at": unit.now,
+            },
+        )
+    )
+    identity_id = inserted_id(
+        conn.execute(
+            _INSERT_IDENTITY,
+            {
+                "customer_id": customer_id,
+                "kind": kind,
+                "value": normal,
+                "display": sender.value.strip()[:320],
+                "created_at": unit.now,
+            },
+        )
+    )
+    unit.audit("customer.created", "customer", customer_id, identity=f"{kind.value}:{normal}")
+    return Sender(
+        customer_id=customer_id,
+        identity_id=identity_id,
         journey_stage=JourneyStage.PROSPECT,
-        lifetime_value=Decimal("0.00"),
-        created_at=unit.now,
-        updated_at=unit.now,
+        created=True,
     )
-    db.add(customer)
-    db.flush()
-    identity = Identity(
-        customer_id=customer.id,
-        kind=sender.kind,
-        value=normal,
-        display=sender.value.strip(),
-        created_at=unit.now,
-    )
-    db.add(identity)
-    db.flush()
-    unit.audit("customer.created", "customer", customer.id, identity=f"{sender.kind}:{normal}")
-    return customer, identity, True
 
 
 def create_customer(

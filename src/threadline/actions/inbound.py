@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, unit_of_work, with_retry
-from threadline.actions.customers import get_customer, resolve_sender
-from threadline.actions.threading import CaseFacts, Continue, OpenNew, Reopen, choose_case
-from threadline.actions.timeline import link_switch, previous_facing
+from threadline.actions.base import Actor, Env, Unit, inserted_id, unit_of_work, with_retry
+from threadline.actions.customers import Sender, get_customer, resolve_sender
+from threadline.actions.threading import CaseFacts, Decision, OpenNew, Reopen, choose_case
+from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef, Inbound
 from threadline.errors import InvalidInput, NotFound
 from threadline.html import sanitise
@@ -20,8 +20,6 @@ from threadline.models import (
     Agent,
     Attachment,
     Case,
-    Customer,
-    Identity,
     ThreadKey,
     Touch,
     parse_ref,
@@ -33,6 +31,7 @@ from threadline.vocabulary import (
     Channel,
     Direction,
     IdentityKind,
+    Priority,
     SwitchReason,
     TouchKind,
 )
@@ -52,7 +51,7 @@ class Received:
     switch_id: int | None = None
 
 
-def _validate(inbound: Inbound, now: datetime) -> None:
+def _validate(inbound: Inbound) -> None:
     try:
         Channel(inbound.channel)
         IdentityKind(inbound.sender.kind)
@@ -71,15 +70,57 @@ def _validate(inbound: Inbound, now: datetime) -> None:
         raise InvalidInput("occurred_at needs a time zone offset")
 
 
+_FIND_DUPLICATE = (
+    select(Touch.id, Touch.case_id, Case.customer_id)
+    .join(Case, Case.id == Touch.case_id)
+    .where(Touch.channel == bindparam("channel"), Touch.external_id == bindparam("external_id"))
+)
+_CASE_FACTS = (Case.id, Case.customer_id, Case.status, Case.resolved_at, Case.owner_id)
+_CASE_BY_ID = select(*_CASE_FACTS).where(Case.id == bindparam("case_id"))
+_CASE_BY_KEY = (
+    select(ThreadKey.case_id)
+    .where(ThreadKey.key.in_(bindparam("keys", expanding=True)))
+    .order_by(ThreadKey.id.desc())
+    .limit(1)
+)
+_OPEN_CASE = (
+    select(*_CASE_FACTS)
+    .where(Case.customer_id == bindparam("customer_id"), Case.status.in_(OPEN_STATUSES))
+    .order_by(Case.updated_at.desc(), Case.id.desc())
+    .limit(1)
+)
+_LAST_DONE_CASE = (
+    select(*_CASE_FACTS)
+    .where(
+        Case.customer_id == bindparam("customer_id"),
+        Case.status.in_((CaseStatus.RESOLVED, CaseStatus.CLOSED)),
+    )
+    .order_by(Case.updated_at.desc(), Case.id.desc())
+    .limit(1)
+)
+_THREAD_KEY_EXISTS = select(ThreadKey.id).where(ThreadKey.key == bindparam("key"))
+_INSERT_CASE = insert(Case)
+_INSERT_TOUCH = insert(Touch)
+_INSERT_THREAD_KEY = insert(ThreadKey)
+_TOUCH_CASE = (
+    update(Case).where(Case.id == bindparam("b_case_id")).values(updated_at=bindparam("b_now"))
+)
+
+
 def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None) -> Received:
     """Land one customer contact on the right customer's timeline and the right case.
 
     De-duplicates by (channel, external id), resolves or creates the customer from the
     identity, threads the contact (explicit reference, open case, recently resolved case,
     new case), records a channel switch when the customer moved, routes an ownerless case
-    and publishes `touch.created` after the commit."""
-    _validate(inbound, env.clock.now())
-    normalise(inbound.sender.kind, inbound.sender.value, region=env.settings.default_region)
+    and publishes `touch.created` after the commit.
+
+    This is the busiest path in Threadline, so it speaks SQLAlchemy Core with statements
+    built once, rather than loading ORM objects it does not need."""
+    _validate(inbound)
+    normal = normalise(
+        inbound.sender.kind, inbound.sender.value, region=env.settings.default_region
+    )
     acting = actor or Actor.channel(inbound.channel.value)
     stored = [
         (file, env.files.put(file.content)) for file in inbound.attachments
@@ -87,10 +128,9 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
 
     def work() -> Received:
         with unit_of_work(db, env, acting) as unit:
-            existing = db.execute(
-                select(Touch.id, Touch.case_id, Case.customer_id)
-                .join(Case, Case.id == Touch.case_id)
-                .where(Touch.channel == inbound.channel, Touch.external_id == inbound.external_id)
+            existing = unit.conn.execute(
+                _FIND_DUPLICATE,
+                {"channel": inbound.channel, "external_id": inbound.external_id},
             ).first()
             if existing is not None:
                 return Received(
@@ -99,8 +139,8 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
                     customer_id=existing[2],
                     duplicate=True,
                 )
-            customer, identity, _ = resolve_sender(unit, inbound.sender)
-            received = _land(unit, inbound, customer, identity, agent_id=None, outcome=None)
+            sender = resolve_sender(unit, inbound.sender, normal)
+            received = _land(unit, inbound, sender, agent_id=None, outcome=None)
             for file, digest in stored:
                 db.add(
                     Attachment(
@@ -117,34 +157,31 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
     return with_retry(work)
 
 
-def _referenced_case(db: Session, inbound: Inbound) -> Case | None:
+@dataclass(frozen=True)
+class _Found(CaseFacts):
+    owner_id: int | None = None
+
+
+def _facts(
+    row: Row[int, int, CaseStatus, datetime | None, int | None] | None,
+) -> _Found | None:
+    if row is None:
+        return None
+    return _Found(id=row[0], customer_id=row[1], status=row[2], resolved_at=row[3], owner_id=row[4])
+
+
+def _referenced_case(conn: Connection, inbound: Inbound) -> _Found | None:
     if inbound.case_ref:
         case_id = parse_ref(inbound.case_ref)
         if case_id is not None:
-            case = db.get(Case, case_id)
-            if case is not None:
-                return case
+            found = _facts(conn.execute(_CASE_BY_ID, {"case_id": case_id}).first())
+            if found is not None:
+                return found
     if inbound.references:
-        case_id = db.scalar(
-            select(ThreadKey.case_id)
-            .where(ThreadKey.key.in_(inbound.references))
-            .order_by(ThreadKey.id.desc())
-            .limit(1)
-        )
+        case_id = conn.execute(_CASE_BY_KEY, {"keys": list(inbound.references)}).scalar()
         if case_id is not None:
-            return db.get(Case, case_id)
+            return _facts(conn.execute(_CASE_BY_ID, {"case_id": case_id}).first())
     return None
-
-
-def _facts(case: Case | None) -> CaseFacts | None:
-    if case is None:
-        return None
-    return CaseFacts(
-        id=case.id,
-        customer_id=case.customer_id,
-        status=case.status,
-        resolved_at=case.resolved_at,
-    )
 
 
 def _first_line(text: str) -> str:
@@ -154,163 +191,198 @@ def _first_line(text: str) -> str:
     return ""
 
 
+def _decide(unit: Unit, inbound: Inbound, sender: Sender) -> tuple[Decision, dict[int, _Found]]:
+    """The threading decision, with what was read about the cases it considered."""
+    conn = unit.conn
+    referenced = _referenced_case(conn, inbound)
+    open_case = last_done = None
+    if not sender.created:  # a customer made a moment ago has no cases yet
+        params = {"customer_id": sender.customer_id}
+        open_case = _facts(conn.execute(_OPEN_CASE, params).first())
+        if open_case is None:
+            last_done = _facts(conn.execute(_LAST_DONE_CASE, params).first())
+    decision = choose_case(
+        sender.customer_id,
+        referenced=referenced,
+        open_case=open_case,
+        last_resolved=last_done,
+        now=unit.now,
+        reopen_window_seconds=unit.env.settings.reopen_window_seconds,
+    )
+    seen = {c.id: c for c in (referenced, open_case, last_done) if c is not None}
+    return decision, seen
+
+
+def _open_case(
+    unit: Unit, conn: Connection, inbound: Inbound, sender: Sender, previous_case_id: int | None
+) -> int:
+    subject = inbound.subject or _first_line(inbound.text) or inbound.topic or ""
+    case_id = inserted_id(
+        conn.execute(
+            _INSERT_CASE,
+            {
+                "customer_id": sender.customer_id,
+                "owner_id": None,
+                "team_id": None,
+                "status": CaseStatus.NEW,
+                "priority": Priority.NORMAL,
+                "topic": inbound.topic,
+                "subject": subject[:MAX_SUBJECT],
+                "journey_stage": sender.journey_stage,
+                "satisfaction": None,
+                "previous_case_id": previous_case_id,
+                "version": 1,
+                "created_at": unit.now,
+                "updated_at": unit.now,
+                "resolved_at": None,
+            },
+        )
+    )
+    unit.audit("case.created", "case", case_id, customer_id=sender.customer_id)
+    unit.emit(
+        "case.created",
+        case_id=case_id,
+        customer_id=sender.customer_id,
+        channel=inbound.channel.value,
+    )
+    return case_id
+
+
+def _reopen(unit: Unit, case_id: int, customer_id: int, old: CaseStatus) -> None:
+    """The customer wrote again: the ball is back with us."""
+    unit.conn.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(status=CaseStatus.OPEN, resolved_at=None, version=Case.version + 1)
+    )
+    unit.audit(
+        "case.status_changed",
+        "case",
+        case_id,
+        old=old.value,
+        new="open",
+        reason="customer contact",
+    )
+    unit.emit(
+        "case.status_changed",
+        case_id=case_id,
+        customer_id=customer_id,
+        old=old.value,
+        new=CaseStatus.OPEN.value,
+    )
+
+
 def _land(
     unit: Unit,
     inbound: Inbound,
-    customer: Customer,
-    identity: Identity | None,
+    sender: Sender,
     *,
     agent_id: int | None,
     outcome: str | None,
 ) -> Received:
     db = unit.db
+    conn = unit.conn
     now = unit.now
     occurred_at = inbound.occurred_at or now
-    referenced = _referenced_case(db, inbound)
-    open_case = db.scalars(
-        select(Case)
-        .where(Case.customer_id == customer.id, Case.status.in_(OPEN_STATUSES))
-        .order_by(Case.updated_at.desc(), Case.id.desc())
-        .limit(1)
-    ).first()
-    last_resolved = None
-    if open_case is None:
-        last_resolved = db.scalars(
-            select(Case)
-            .where(
-                Case.customer_id == customer.id,
-                Case.status.in_((CaseStatus.RESOLVED, CaseStatus.CLOSED)),
-            )
-            .order_by(Case.updated_at.desc(), Case.id.desc())
-            .limit(1)
-        ).first()
-    decision = choose_case(
-        customer.id,
-        referenced=_facts(referenced),
-        open_case=_facts(open_case),
-        last_resolved=_facts(last_resolved),
-        now=now,
-        reopen_window_seconds=unit.env.settings.reopen_window_seconds,
-    )
-    created = False
-    match decision:
-        case Continue(case_id) | Reopen(case_id):
-            case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
-            assert case is not None
-        case OpenNew(previous_case_id):
-            case = Case(
-                customer_id=customer.id,
-                status=CaseStatus.NEW,
-                subject=(inbound.subject or _first_line(inbound.text) or inbound.topic or "")[
-                    :MAX_SUBJECT
-                ],
-                topic=inbound.topic,
-                journey_stage=customer.journey_stage,
-                previous_case_id=previous_case_id,
-                created_at=now,
-                updated_at=now,
-            )
-            db.add(case)
-            db.flush()
-            created = True
-            unit.audit("case.created", "case", case.id, customer_id=customer.id)
-            unit.emit(
-                "case.created",
-                case_id=case.id,
-                customer_id=customer.id,
-                channel=inbound.channel.value,
-            )
+    decision, seen = _decide(unit, inbound, sender)
+    created = isinstance(decision, OpenNew)
+    owner_id: int | None = None
+    if isinstance(decision, OpenNew):
+        case_id = _open_case(unit, conn, inbound, sender, decision.previous_case_id)
+    else:
+        case_id = decision.case_id
+        status, owner_id = seen[case_id].status, seen[case_id].owner_id
+        if isinstance(decision, Reopen) or status in (CaseStatus.PENDING, CaseStatus.ON_HOLD):
+            _reopen(unit, case_id, sender.customer_id, status)
 
-    old_status = case.status
-    if isinstance(decision, Reopen) or case.status in (CaseStatus.PENDING, CaseStatus.ON_HOLD):
-        # The customer wrote again: the ball is back with us.
-        case.status = CaseStatus.OPEN
-        case.resolved_at = None
-        case.version += 1
-        unit.audit(
-            "case.status_changed",
-            "case",
-            case.id,
-            old=old_status.value,
-            new="open",
-            reason="customer contact",
-        )
-        unit.emit(
-            "case.status_changed",
-            case_id=case.id,
-            customer_id=customer.id,
-            old=old_status.value,
-            new=CaseStatus.OPEN.value,
-        )
-
-    previous = None if created else previous_facing(db, case.id, occurred_at)
+    previous = None if created else previous_facing(db, case_id, occurred_at)
     call = inbound.call
-    touch = Touch(
-        case_id=case.id,
-        channel=inbound.channel,
-        direction=Direction.IN,
-        kind=inbound.kind,
-        public=inbound.public,
-        text=inbound.text,
-        html=sanitise(inbound.html) if inbound.html else None,
-        subject=inbound.subject,
-        identity_id=identity.id if identity is not None else None,
-        agent_id=agent_id,
-        external_id=inbound.external_id or None,
-        occurred_at=occurred_at,
-        created_at=now,
-        call_ring_seconds=call.ring_seconds if call else None,
-        call_wait_seconds=call.wait_seconds if call else None,
-        call_hold_seconds=call.hold_seconds if call else None,
-        call_talk_seconds=call.talk_seconds if call else None,
-        outcome=outcome,
-        meta=dict(inbound.meta),
+    touch_id = inserted_id(
+        conn.execute(
+            _INSERT_TOUCH,
+            {
+                "case_id": case_id,
+                "channel": inbound.channel,
+                "direction": Direction.IN,
+                "kind": inbound.kind,
+                "public": inbound.public,
+                "text": inbound.text,
+                "html": sanitise(inbound.html) if inbound.html else None,
+                "subject": inbound.subject,
+                "identity_id": sender.identity_id,
+                "agent_id": agent_id,
+                "external_id": inbound.external_id or None,
+                "occurred_at": occurred_at,
+                "created_at": now,
+                "delivery": None,
+                "delivery_error": None,
+                "call_ring_seconds": call.ring_seconds if call else None,
+                "call_wait_seconds": call.wait_seconds if call else None,
+                "call_hold_seconds": call.hold_seconds if call else None,
+                "call_talk_seconds": call.talk_seconds if call else None,
+                "outcome": outcome,
+                "meta": dict(inbound.meta),
+            },
+        )
     )
-    db.add(touch)
-    db.flush()
     if (
         inbound.thread_key
-        and db.scalar(select(ThreadKey.id).where(ThreadKey.key == inbound.thread_key)) is None
+        and conn.execute(_THREAD_KEY_EXISTS, {"key": inbound.thread_key}).first() is None
     ):
-        db.add(
-            ThreadKey(key=inbound.thread_key, case_id=case.id, touch_id=touch.id, created_at=now)
+        conn.execute(
+            _INSERT_THREAD_KEY,
+            {
+                "key": inbound.thread_key,
+                "case_id": case_id,
+                "touch_id": touch_id,
+                "created_at": now,
+            },
         )
+    touch = NewTouch(touch_id, case_id, inbound.channel, inbound.public, occurred_at, agent_id)
     switch = link_switch(unit, touch, previous, SwitchReason.CUSTOMER_CHOICE)
-    case.updated_at = now
-
-    if case.owner_id is None:
-        owner_id = previous_owner(db, customer.id, exclude_case_id=case.id)
-        if owner_id is not None:
-            case.owner_id = owner_id
-            case.version += 1
-            unit.audit("case.assigned", "case", case.id, owner_id=owner_id, by="routing")
-            unit.emit("case.assigned", case_id=case.id, customer_id=customer.id, owner_id=owner_id)
+    if not created:
+        conn.execute(_TOUCH_CASE, {"b_case_id": case_id, "b_now": now})
+    if owner_id is None and not sender.created:
+        _route(unit, case_id, sender.customer_id)
 
     unit.audit(
         "touch.received",
         "case",
-        case.id,
-        touch_id=touch.id,
+        case_id,
+        touch_id=touch_id,
         channel=inbound.channel.value,
         external_id=inbound.external_id,
     )
     unit.emit(
         "touch.created",
-        case_id=case.id,
-        customer_id=customer.id,
-        touch_id=touch.id,
+        case_id=case_id,
+        customer_id=sender.customer_id,
+        touch_id=touch_id,
         channel=inbound.channel.value,
         direction=Direction.IN.value,
         switch_id=switch.id if switch else None,
     )
     return Received(
-        touch_id=touch.id,
-        case_id=case.id,
-        customer_id=customer.id,
+        touch_id=touch_id,
+        case_id=case_id,
+        customer_id=sender.customer_id,
         duplicate=False,
         case_created=created,
         switch_id=switch.id if switch else None,
     )
+
+
+def _route(unit: Unit, case_id: int, customer_id: int) -> None:
+    """An ownerless case goes to the agent this customer already knows, when present.
+    (A brand-new customer has no such agent, so the caller skips this for them.)"""
+    owner_id = previous_owner(unit.db, customer_id, exclude_case_id=case_id)
+    if owner_id is None:
+        return
+    unit.conn.execute(
+        update(Case).where(Case.id == case_id).values(owner_id=owner_id, version=Case.version + 1)
+    )
+    unit.audit("case.assigned", "case", case_id, owner_id=owner_id, by="routing")
+    unit.emit("case.assigned", case_id=case_id, customer_id=customer_id, owner_id=owner_id)
 
 
 @dataclass(frozen=True)
@@ -336,8 +408,11 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
         raise InvalidInput("an outcome is at most 200 characters")
     if visit.occurred_at is not None and visit.occurred_at.tzinfo is None:
         raise InvalidInput("occurred_at needs a time zone offset")
+    identity_value = ""
     if visit.identity is not None:
-        normalise(visit.identity.kind, visit.identity.value, region=env.settings.default_region)
+        identity_value = normalise(
+            visit.identity.kind, visit.identity.value, region=env.settings.default_region
+        )
     if len(visit.note) > MAX_TEXT:
         raise InvalidInput(f"note is longer than {MAX_TEXT} characters")
 
@@ -347,25 +422,24 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
             if clerk is None or not clerk.active:
                 raise NotFound(f"agent {clerk_id} does not exist")
             if visit.identity is not None:
-                customer, identity, _ = resolve_sender(unit, visit.identity)
+                sender = resolve_sender(unit, visit.identity, identity_value)
             else:
                 assert visit.customer_id is not None
                 customer = get_customer(db, visit.customer_id, lock=True)
-                identity = None
                 if customer.merged_into_id is not None:
                     customer = get_customer(db, customer.merged_into_id, lock=True)
+                sender = Sender(customer.id, None, customer.journey_stage, created=False)
             inbound = Inbound(
                 channel=Channel.STORE,
                 external_id="",
-                sender=visit.identity or IdentityRef(IdentityKind.EXTERNAL, str(customer.id)),
+                sender=visit.identity
+                or IdentityRef(IdentityKind.EXTERNAL, str(sender.customer_id)),
                 text=visit.note,
                 kind=TouchKind.VISIT,
                 occurred_at=visit.occurred_at,
                 topic=topic,
                 subject=topic,
             )
-            return _land(
-                unit, inbound, customer, identity, agent_id=clerk.id, outcome=visit.outcome
-            )
+            return _land(unit, inbound, sender, agent_id=clerk.id, outcome=visit.outcome)
 
     return with_retry(work)

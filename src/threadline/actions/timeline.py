@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Unit
@@ -21,43 +21,61 @@ class Facing(NamedTuple):
     public: bool
 
 
+class NewTouch(NamedTuple):
+    id: int
+    case_id: int
+    channel: Channel
+    public: bool
+    occurred_at: datetime
+    agent_id: int | None
+
+
+_FACING = (
+    select(Touch.id, Touch.channel, Touch.public)
+    .where(
+        Touch.case_id == bindparam("case_id"),
+        Touch.direction != Direction.INTERNAL,
+        Touch.kind != TouchKind.EVENT,
+    )
+    .order_by(Touch.occurred_at.desc(), Touch.id.desc())
+    .limit(1)
+)
+_FACING_BEFORE = _FACING.where(Touch.occurred_at <= bindparam("at"))
+_ANNOUNCED = (
+    select(ChannelSwitch)
+    .where(ChannelSwitch.case_id == bindparam("case_id"), ChannelSwitch.to_touch_id.is_(None))
+    .order_by(ChannelSwitch.id.desc())
+    .limit(1)
+)
+
+
 def previous_facing(db: Session, case_id: int, at: datetime | None = None) -> Facing | None:
     """The case's latest customer-facing touch (at or before `at`)."""
-    query = (
-        select(Touch.id, Touch.channel, Touch.public)
-        .where(
-            Touch.case_id == case_id,
-            Touch.direction != Direction.INTERNAL,
-            Touch.kind != TouchKind.EVENT,
-        )
-        .order_by(Touch.occurred_at.desc(), Touch.id.desc())
-        .limit(1)
-    )
-    if at is not None:
-        query = query.where(Touch.occurred_at <= at)
-    row = db.execute(query).first()
+    if at is None:
+        row = db.connection().execute(_FACING, {"case_id": case_id}).first()
+    else:
+        row = db.connection().execute(_FACING_BEFORE, {"case_id": case_id, "at": at}).first()
     return Facing(*row) if row else None
 
 
 def announced_switch(db: Session, case_id: int) -> ChannelSwitch | None:
     """An agent's announced move that no touch on the new channel has followed yet."""
-    return db.scalars(
-        select(ChannelSwitch)
-        .where(ChannelSwitch.case_id == case_id, ChannelSwitch.to_touch_id.is_(None))
-        .order_by(ChannelSwitch.id.desc())
-        .limit(1)
-    ).first()
+    return db.scalars(_ANNOUNCED, {"case_id": case_id}).first()
 
 
 def link_switch(
     unit: Unit,
-    touch: Touch,
+    touch: NewTouch,
     previous: Facing | None,
     reason: SwitchReason,
 ) -> ChannelSwitch | None:
     """Record the switch that `touch` makes, if any. A move an agent announced with
     switch_channel() is completed by the first touch on its channel, keeping the reason
     the agent gave."""
+    # The first touch of a case, or one on the same medium as the last, moves nothing:
+    # an announced move would have been completed by that earlier touch already.
+    if previous is None or (previous.channel, previous.public) == (touch.channel, touch.public):
+        return None
     db = unit.db
     announced = announced_switch(db, touch.case_id)
     if (
@@ -66,10 +84,8 @@ def link_switch(
         and announced.to_public == touch.public
     ):
         announced.to_touch_id = touch.id
-        _emit_switch(unit, announced, touch)
+        _audit_switch(unit, announced, touch)
         return announced
-    if previous is None or (previous.channel, previous.public) == (touch.channel, touch.public):
-        return None
     switch = ChannelSwitch(
         case_id=touch.case_id,
         from_channel=previous.channel,
@@ -84,11 +100,11 @@ def link_switch(
     )
     db.add(switch)
     db.flush()
-    _emit_switch(unit, switch, touch)
+    _audit_switch(unit, switch, touch)
     return switch
 
 
-def _emit_switch(unit: Unit, switch: ChannelSwitch, touch: Touch) -> None:
+def _audit_switch(unit: Unit, switch: ChannelSwitch, touch: NewTouch) -> None:
     unit.audit(
         "case.channel_switched",
         "case",

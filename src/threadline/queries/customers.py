@@ -81,7 +81,7 @@ def _identities(db: Session, customer_id: int) -> tuple[IdentityGroup, ...]:
         select(Identity.kind, Identity.display)
         .where(Identity.customer_id == customer_id)
         .order_by(Identity.id)
-    ).tuples():
+    ):
         by_kind[kind].append(display)
     # The vocabulary's order (email, phone, social ...), not the order they were added.
     return tuple(

@@ -3,7 +3,7 @@ who last served this customer gets the case when they are available."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from threadline.models import Agent, Case
@@ -16,15 +16,22 @@ def can_own(agent: Agent) -> bool:
     return agent.active and agent.role in OWNING_ROLES
 
 
+_PREVIOUS_OWNER = (
+    select(Agent.id, Agent.presence, Agent.active, Agent.role)
+    .join(Case, Case.owner_id == Agent.id)
+    .where(Case.customer_id == bindparam("customer_id"), Case.id != bindparam("case_id"))
+    .order_by(Case.updated_at.desc(), Case.id.desc())
+    .limit(1)
+)
+
+
 def previous_owner(db: Session, customer_id: int, *, exclude_case_id: int) -> int | None:
     """The owner of the customer's most recent other case, if they are online now."""
-    row = db.execute(
-        select(Agent.id, Agent.presence, Agent.active, Agent.role)
-        .join(Case, Case.owner_id == Agent.id)
-        .where(Case.customer_id == customer_id, Case.id != exclude_case_id)
-        .order_by(Case.updated_at.desc(), Case.id.desc())
-        .limit(1)
-    ).first()
+    row = (
+        db.connection()
+        .execute(_PREVIOUS_OWNER, {"customer_id": customer_id, "case_id": exclude_case_id})
+        .first()
+    )
     if row is None:
         return None
     agent_id, presence, active, role = row

@@ -1,0 +1,66 @@
+"""The Jinja2 environment of the desk: autoescaping on for every template (customers
+write what they like), undefined names fail loudly, and the formatting filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.responses import HTMLResponse
+
+from threadline import __version__
+from threadline.html import sanitise
+from threadline.web import format as fmt
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+PREVIEW_BANNER = "Read-only preview — sign-in, replies and live updates arrive with the API issue."
+
+
+def sanitised(html: str) -> Markup:
+    """HTML from a customer, safe to place in the page. The core sanitised it when it
+    arrived; cleaning it again here costs microseconds and protects against any row
+    written by another path (an import, a future adapter)."""
+    return Markup(sanitise(html))  # noqa: S704 - nh3 has just cleaned it
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        duration=fmt.duration,
+        call_summary=fmt.call_summary,
+        when=fmt.when,
+        iso=fmt.iso,
+        switch_label=fmt.switch_label,
+        touch_phrase=fmt.touch_phrase,
+        money=fmt.money,
+        file_size=fmt.file_size,
+        sanitised=sanitised,
+    )
+    env.globals.update(version=__version__, preview_banner=PREVIEW_BANNER)
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    """The friendly page a browser gets instead of the JSON error body."""
+    return render(
+        request, "error.html", status_code=status, status=status, code=code, message=message
+    )
