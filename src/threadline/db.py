@@ -78,7 +78,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        # Straight to the driver: this runs for every transaction, and the statement has
+        # no parameters or results for SQLAlchemy to process.
+        connection.connection.driver_connection.execute(begin)
 
     return engine
 

@@ -82,3 +82,23 @@ def _opaque(kind: IdentityKind, text: str) -> str:
     if not _OPAQUE_ID.match(text):
         raise InvalidInput(f"{text!r} is not a valid {kind.value} id")
     return text
+
+
+_LANDLINE_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+    }
+)
+
+
+def takes_messages(e164: str) -> bool:
+    """Whether a normalised phone number may receive SMS: anything but a number known to
+    be a landline (unknown ranges are given the benefit of the doubt)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) not in _LANDLINE_TYPES

@@ -255,3 +255,14 @@ def test_closed_case_takes_no_reply(db: Session, env: Env) -> None:
     set_status(db, env, Actor.system(), first.case_id, CaseStatus.CLOSED)
     with pytest.raises(Conflict, match="closed"):
         reply(db, env, Actor.agent(amy.id), first.case_id, "late answer")
+
+
+def test_a_text_goes_to_the_mobile_not_the_landline(db: Session, env: Env) -> None:
+    amy = agent(db, env)
+    first = receive_email(db, env)
+    add_identity(db, env, Actor.system(), first.customer_id, "phone", "+447700900123")
+    add_identity(db, env, Actor.system(), first.customer_id, "phone", "+442079460000")
+    result = reply(db, env, Actor.agent(amy.id), first.case_id, "Ready", channel=Channel.SMS)
+    outbox = db.get(OutboxMessage, result.outbox_id)
+    assert outbox is not None
+    assert outbox.payload["to"] == {"kind": "phone", "value": "+447700900123"}

@@ -4,15 +4,14 @@ through the real actions, and helpers that read a page as a person would."""
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from starlette.exceptions import StarletteDeprecationWarning
 
 from tests.factories import agent, inbound
 from threadline.actions import (
@@ -29,11 +28,6 @@ from threadline.channels.base import CallFigures
 from threadline.clock import FrozenClock
 from threadline.runtime import Runtime
 from threadline.vocabulary import Channel, IdentityKind, SwitchReason, TouchKind
-
-with warnings.catch_warnings():
-    # Starlette now prefers `httpx2`; the dev extras still install `httpx`, which works.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 SCRIPT = "<script>alert('pwned')</script>"
 

@@ -9,6 +9,16 @@ import pytest
 from tests.web.conftest import TestClient
 from threadline.api.app import create_app
 from threadline.config import Settings
+from threadline.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ThreadlineError,
+    TooLarge,
+    Unauthorized,
+)
 from threadline.runtime import Runtime
 
 
@@ -77,3 +87,51 @@ def test_bad_path_parameter_is_invalid_input(client: TestClient) -> None:
 def test_desk_pages_stay_out_of_the_openapi_description(client: TestClient) -> None:
     paths = set(client.get("/openapi.json").json()["paths"])
     assert paths == {"/healthz", "/readyz"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidInput("bad"),
+        Unauthorized("who?"),
+        Forbidden("no"),
+        NotFound("gone"),
+        Conflict("clash"),
+        TooLarge("big"),
+        RateLimited("slow down"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_our_errors_answer_their_own_status_and_code(
+    runtime: Runtime, error: ThreadlineError
+) -> None:
+    app = create_app(runtime)
+
+    @app.get("/api/v1/fails")
+    def fails() -> None:
+        raise error
+
+    response = TestClient(app).get("/api/v1/fails")
+    assert response.status_code == error.status
+    assert response.json() == {"error": {"code": error.code, "message": error.message}}
+
+
+def test_an_unexpected_failure_answers_500_without_internals(runtime: Runtime) -> None:
+    app = create_app(runtime)
+
+    @app.get("/api/v1/breaks")
+    def breaks() -> None:
+        raise RuntimeError("secret internals")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/api/v1/breaks")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal", "message": "something went wrong on our side"}
+    }
+
+
+def test_browsers_get_json_under_machine_paths_but_html_elsewhere(client: TestClient) -> None:
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    assert client.get("/api", headers=browser).headers["content-type"] == "application/json"
+    assert client.get("/apiary", headers=browser).headers["content-type"].startswith("text/html")
+    assert client.get("/static/nope.css", headers=browser).json()["error"]["code"] == "not_found"

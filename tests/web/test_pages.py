@@ -211,10 +211,12 @@ def test_customer_page_tells_the_story_across_cases(
 
 
 def test_unknown_case_and_customer_are_404(client: TestClient) -> None:
-    for path in ("/cases/999999", "/customers/999999"):
+    for path, noun in (("/cases/999999", "case"), ("/customers/999999", "customer")):
         response = client.get(path)
         assert response.status_code == 404
-        assert response.json()["error"]["code"] == "not_found"
+        assert response.json() == {
+            "error": {"code": "not_found", "message": f"{noun} 999999 does not exist"}
+        }
 
 
 def test_a_browser_gets_a_friendly_404_page(client: TestClient) -> None:

@@ -12,7 +12,7 @@ from threadline.actions.base import Actor, Env, Unit, unit_of_work
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
-from threadline.identities import normalise
+from threadline.identities import normalise, takes_messages
 from threadline.models import Agent, Case, ChannelSwitch, Identity, OutboxMessage, Touch
 from threadline.routing.owners import can_own
 from threadline.vocabulary import (
@@ -22,6 +22,7 @@ from threadline.vocabulary import (
     Channel,
     Delivery,
     Direction,
+    IdentityKind,
     Priority,
     SwitchReason,
     TouchKind,
@@ -110,14 +111,16 @@ def _recipient(
         ):
             return identity
     for kind in kinds:
-        identity = db.scalars(
+        candidates = db.scalars(
             select(Identity)
             .where(Identity.customer_id == case.customer_id, Identity.kind == kind)
             .order_by(Identity.id.desc())
-            .limit(1)
-        ).first()
-        if identity is not None:
-            return identity
+        ).all()
+        if kind is IdentityKind.PHONE and channel is not Channel.PHONE:
+            # A text message to a landline is lost: prefer numbers that take messages.
+            candidates = sorted(candidates, key=lambda i: not takes_messages(i.value))
+        if candidates:
+            return candidates[0]
     raise InvalidInput(f"the customer has no identity reachable by {channel.label}")
 
 

@@ -18,7 +18,8 @@ from threadline.errors import ThreadlineError
 
 logger = logging.getLogger(__name__)
 
-# Codes for the framework's own answers, by status; API.md names the set.
+# Codes for the framework's own answers, by status. API.md names the set; this module
+# adds method_not_allowed (405), internal (500) and app.py unavailable (/readyz, 503).
 _CODES = {
     400: "invalid_input",
     401: "unauthorized",
@@ -42,7 +43,8 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def wants_html(request: Request) -> bool:
-    if request.url.path.startswith(_MACHINE_PREFIXES):
+    path = request.url.path
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in _MACHINE_PREFIXES):
         return False
     return "text/html" in request.headers.get("accept", "")
 

@@ -155,7 +155,6 @@ def _touches(
             Touch.text,
             Touch.html,
             Touch.subject,
-            Touch.agent_id,
             Touch.occurred_at,
             Touch.delivery,
             Touch.delivery_error,
@@ -188,15 +187,13 @@ def _touches(
         else:
             # System events have no agent; they are Threadline's own doing.
             author = row.agent_name or "Threadline"
-        has_call = row.kind is TouchKind.CALL or any(
-            value is not None
-            for value in (
-                row.call_ring_seconds,
-                row.call_wait_seconds,
-                row.call_hold_seconds,
-                row.call_talk_seconds,
-            )
+        figures = (
+            row.call_ring_seconds,
+            row.call_wait_seconds,
+            row.call_hold_seconds,
+            row.call_talk_seconds,
         )
+        has_call = row.kind is TouchKind.CALL or any(f is not None for f in figures)
         views.append(
             TouchView(
                 id=row.id,
@@ -214,14 +211,7 @@ def _touches(
                 occurred_at=row.occurred_at,
                 delivery=row.delivery,
                 delivery_error=row.delivery_error,
-                call=CallFigures(
-                    row.call_ring_seconds,
-                    row.call_wait_seconds,
-                    row.call_hold_seconds,
-                    row.call_talk_seconds,
-                )
-                if has_call
-                else None,
+                call=CallFigures(*figures) if has_call else None,
                 outcome=row.outcome,
                 attachments=tuple(files.get(row.id, ())),
             )
