@@ -9,35 +9,27 @@ email, sms, chat, x and whatsapp. Emails carry a Message-ID and answer the previ
 public post and the follow-ups are direct messages, so their second message records a
 channel switch. Every Inbound is built before the clock starts.
 
-Each message gets its own session, as an API request would (`with db.session()`); a
-second figure measures one long-lived session with `expunge_all()` after each message.
-Each run starts on a fresh, migrated database; the figure is the median of
-BENCH_INGEST_RUNS runs (3)."""
+Each message gets its own session, as an API request would (`with db.session()`);
+BENCH_INGEST_SESSIONS=shared (or both) measures one long-lived session with
+`expunge_all()` after each message instead. Each run starts on a fresh, migrated
+database; the figure is the median of BENCH_INGEST_RUNS runs (3). With --profile DIR a
+last, profiled pass over the first 5,000 messages writes DIR/ingest-receive-sqlite.prof.
+BENCH_INGEST_EXPERIMENTS=1 adds runs with SQLite's automatic WAL checkpoint off, to size
+what moving checkpoints out of the request path would gain."""
 
 from __future__ import annotations
 
+import os
 import random
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Column,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    event,
-    func,
-    insert,
-    select,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import event, func, select
 
+from bench import _ceiling
 from bench.common import (
     DbKind,
     Report,
@@ -45,12 +37,10 @@ from bench.common import (
     fresh_runtime,
     median,
     percentile,
-    scratch_sqlite,
     timed_loop,
 )
 from threadline.actions import receive
 from threadline.channels.base import IdentityRef, Inbound
-from threadline.db import connect
 from threadline.identities import normalise
 from threadline.models import Touch
 from threadline.runtime import Runtime
@@ -59,6 +49,9 @@ from threadline.vocabulary import Channel, IdentityKind
 SEED = 20_261_123
 NEW_SHARE = 0.60
 TARGET_PER_SECOND = 2_500
+# BENCH_INGEST_SESSIONS: "request" (the default), "shared" or "both". The two differed
+# by under 10% when measured, so the default measures the path the API takes only.
+SESSION_MODES = ("request", "shared", "both")
 CHANNELS: tuple[tuple[Channel, IdentityKind], ...] = (
     (Channel.EMAIL, IdentityKind.EMAIL),
     (Channel.SMS, IdentityKind.PHONE),
@@ -221,6 +214,20 @@ def _shared_session(runtime: Runtime, messages: list[Inbound]) -> Run:
     return Run(seconds, latencies)
 
 
+def _checkpoints_off_path(runtime: Runtime, messages: list[Inbound]) -> Run:
+    """An experiment, not Threadline's set-up: per-request sessions with SQLite's
+    automatic WAL checkpoint switched off, which is what moving checkpoints to a
+    background task would take out of the request path. (Without such a task the WAL
+    grows without bound; here it only lives for one run.)"""
+
+    def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    # Before the first connection: db.py's own pragmas run first, then this one.
+    event.listen(runtime.db.engine, "connect", no_autocheckpoint)
+    return _per_request(runtime, messages)
+
+
 def _check_landed(runtime: Runtime, messages: list[Inbound]) -> None:
     with runtime.db.reading() as session:
         landed = session.scalar(select(func.count()).select_from(Touch))
@@ -245,22 +252,29 @@ def _measure(
         report.log(f"{kind} {mode} run {attempt + 1}/{runs}: {result.per_second:,.0f} messages/s")
     rates = [r.per_second for r in results]
     rate = median(rates)
-    middle = sorted(results, key=lambda r: r.per_second)[len(results) // 2]
-    latencies = sorted(middle.latencies_ns)
     note = f"{len(messages):,} messages, median of {runs} runs, fresh database each"
     if kind == "sqlite" and mode == "per-request session":
         verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"
         note += f"; target >= {TARGET_PER_SECOND:,}/s {verdict}"
     report.emit(f"receive, {mode}", rate, "messages/s", db=kind, runs=rates, note=note)
+    ordered = [sorted(r.latencies_ns) for r in results]
     for p in (50, 99):
+        per_run = [percentile(latencies, p) / 1e6 for latencies in ordered]
         report.emit(
             f"receive latency p{p}, {mode}",
-            percentile(latencies, p) / 1e6,
+            median(per_run),
             "ms",
             db=kind,
-            runs=[percentile(sorted(r.latencies_ns), p) / 1e6 for r in results],
+            runs=per_run,
+            note="per message, session open to close; median over the runs",
         )
     return rate
+
+
+def _per_request_once(messages: list[Inbound]) -> float:
+    """The per-request rate, for the ceiling ratio when only the shared mode was asked."""
+    with fresh_runtime("sqlite") as runtime:
+        return _per_request(runtime, messages).per_second
 
 
 # --- what each message costs in statements ------------------------------------------------
@@ -268,12 +282,17 @@ def _measure(
 
 @contextmanager
 def _counting(runtime: Runtime) -> Iterator[Counter[str]]:
+    """Count the statements sent, by their first word. Transactions are counted at the
+    engine's begin/commit events, whichever way the dialect emits them (db.py hands
+    SQLite's BEGIN IMMEDIATE straight to the driver, out of the cursor hook's sight)."""
     counts: Counter[str] = Counter()
 
     def count(
         _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
     ) -> None:
-        counts[statement.split(None, 1)[0].upper()] += 1
+        word = statement.split(None, 1)[0].upper()
+        if word not in ("BEGIN", "COMMIT"):
+            counts[word] += 1
 
     def count_begin(_conn: Any) -> None:
         counts["BEGIN"] += 1
@@ -282,18 +301,18 @@ def _counting(runtime: Runtime) -> Iterator[Counter[str]]:
         counts["COMMIT"] += 1
 
     engine = runtime.db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    event.listen(engine, "commit", count_commit)
-    # db.py emits BEGIN IMMEDIATE through exec_driver_sql, which the cursor hook sees.
-    if engine.dialect.name != "sqlite":
-        event.listen(engine, "begin", count_begin)
+    hooks: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", count),
+        ("begin", count_begin),
+        ("commit", count_commit),
+    ]
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
     try:
         yield counts
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-        event.remove(engine, "commit", count_commit)
-        if engine.dialect.name != "sqlite":
-            event.remove(engine, "begin", count_begin)
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
 
 
 def _statements(report: Report, messages: list[Inbound]) -> None:
@@ -310,132 +329,6 @@ def _statements(report: Report, messages: list[Inbound]) -> None:
     )
 
 
-# --- the ceiling ---------------------------------------------------------------------------
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class _Parent(_Base):
-    __tablename__ = "bench_parent"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    label: Mapped[str] = mapped_column(String(80))
-
-
-class _Child(_Base):
-    __tablename__ = "bench_child"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    parent_id: Mapped[int] = mapped_column(ForeignKey("bench_parent.id"))
-    text: Mapped[str] = mapped_column(String(400))
-
-
-_core = MetaData()
-_parent_table = Table(
-    "bench_parent", _core, Column("id", Integer, primary_key=True), Column("label", String(80))
-)
-_child_table = Table(
-    "bench_child",
-    _core,
-    Column("id", Integer, primary_key=True),
-    Column("parent_id", ForeignKey("bench_parent.id")),
-    Column("text", String(400)),
-)
-_BODY = "A message of a typical length, about as long as a short customer email. " * 3
-
-
-def _ceiling_raw(url: str, count: int) -> float:
-    """BEGIN IMMEDIATE; two INSERTs; COMMIT on the driver connection that threadline.db
-    hands out, with its pragmas (WAL, synchronous=NORMAL, foreign_keys, busy_timeout)."""
-    database = connect(url)
-    try:
-        _Base.metadata.create_all(database.engine)
-        proxied = database.engine.raw_connection()
-        try:
-            conn = cast(sqlite3.Connection, proxied.driver_connection)
-
-            def one(i: int) -> None:
-                conn.execute("BEGIN IMMEDIATE")
-                parent = conn.execute(
-                    "INSERT INTO bench_parent (label) VALUES (?)", (f"parent {i}",)
-                ).lastrowid
-                conn.execute(
-                    "INSERT INTO bench_child (parent_id, text) VALUES (?, ?)", (parent, _BODY)
-                )
-                conn.execute("COMMIT")
-
-            seconds, _ = timed_loop(count, one)
-        finally:
-            proxied.close()
-    finally:
-        database.dispose()
-    return count / seconds
-
-
-def _ceiling_core(url: str, count: int) -> float:
-    """The same transaction through SQLAlchemy Core (engine.begin() emits BEGIN
-    IMMEDIATE through threadline.db's listener)."""
-    database = connect(url)
-    try:
-        _Base.metadata.create_all(database.engine)
-        engine = database.engine
-
-        def one(i: int) -> None:
-            with engine.begin() as conn:
-                result = conn.execute(insert(_parent_table).values(label=f"parent {i}"))
-                conn.execute(insert(_child_table).values(parent_id=result.lastrowid, text=_BODY))
-
-        seconds, _ = timed_loop(count, one)
-    finally:
-        database.dispose()
-    return count / seconds
-
-
-def _ceiling_orm(url: str, count: int) -> float:
-    """The same two rows through an ORM session per transaction, flushing the parent for
-    its id as receive() does."""
-    database = connect(url)
-    try:
-        _Base.metadata.create_all(database.engine)
-
-        def one(i: int) -> None:
-            with database.write() as session:
-                parent = _Parent(label=f"parent {i}")
-                session.add(parent)
-                session.flush()
-                session.add(_Child(parent_id=parent.id, text=_BODY))
-                session.commit()
-
-        seconds, _ = timed_loop(count, one)
-    finally:
-        database.dispose()
-    return count / seconds
-
-
-def _ceilings(report: Report, count: int, runs: int) -> dict[str, float]:
-    ladders: dict[str, Callable[[str, int], float]] = {
-        "raw sqlite3": _ceiling_raw,
-        "SQLAlchemy Core": _ceiling_core,
-        "SQLAlchemy ORM session": _ceiling_orm,
-    }
-    found: dict[str, float] = {}
-    for label, measure in ladders.items():
-        rates = []
-        for _ in range(runs):
-            with scratch_sqlite() as url:
-                rates.append(measure(url, count))
-        found[label] = median(rates)
-        report.emit(
-            f"ceiling: bare 2-insert transaction, {label}",
-            found[label],
-            "transactions/s",
-            db="sqlite",
-            runs=rates,
-            note="WAL, synchronous=NORMAL, foreign_keys, BEGIN IMMEDIATE (threadline.db)",
-        )
-    return found
-
-
 # --- the workload --------------------------------------------------------------------------
 
 
@@ -447,20 +340,34 @@ def run(report: Report) -> None:
     mix = Counter(m.channel.value for m in messages)
     report.log("channels: " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items())))
 
-    rates: dict[tuple[DbKind, str], float] = {}
-    for kind in report.databases():
-        rates[kind, "request"] = _measure(
-            report, kind, messages, runs, "per-request session", _per_request
-        )
-        rates[kind, "shared"] = _measure(
-            report, kind, messages, runs, "shared session + expunge_all", _shared_session
+    sessions = os.environ.get("BENCH_INGEST_SESSIONS", "request")
+    experiments = os.environ.get("BENCH_INGEST_EXPERIMENTS", "") not in ("", "0")
+    if sessions not in SESSION_MODES:
+        raise ValueError(f"BENCH_INGEST_SESSIONS must be one of {', '.join(SESSION_MODES)}")
+    kinds = report.databases()
+    rates: dict[DbKind, float] = {}
+    for kind in kinds:
+        if sessions in ("request", "both"):
+            rates[kind] = _measure(
+                report, kind, messages, runs, "per-request session", _per_request
+            )
+        if sessions in ("shared", "both"):
+            _measure(report, kind, messages, runs, "shared session + expunge_all", _shared_session)
+    if experiments and "sqlite" in kinds:
+        _measure(
+            report,
+            "sqlite",
+            messages,
+            runs,
+            "experiment: wal_autocheckpoint=0",
+            _checkpoints_off_path,
         )
 
-    if "sqlite" not in report.databases():
+    if "sqlite" not in kinds:
         return
-    ceilings = _ceilings(report, count, runs)
-    sqlite_rate = rates["sqlite", "request"]
-    for label in ("raw sqlite3", "SQLAlchemy ORM session"):
+    ceilings = _ceiling.ceilings(report, count, runs)
+    sqlite_rate = rates.get("sqlite") or _per_request_once(messages)
+    for label in ("raw sqlite3", "SQLAlchemy Core"):
         ceiling = ceilings[label]
         report.emit(
             f"receive / ceiling ({label})",

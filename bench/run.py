@@ -18,6 +18,9 @@ import argparse
 import importlib
 import os
 import pkgutil
+import platform
+import sqlite3
+import subprocess
 import sys
 import time
 import traceback
@@ -44,6 +47,34 @@ def discover() -> dict[str, Workload]:
         if callable(run):
             found[info.name] = cast(Workload, run)
     return dict(sorted(found.items()))
+
+
+def describe_code() -> str:
+    """Which code and platform the figures belong to, for the log: the commit, with
+    `+dirty` when the working tree has changes, and the Python and SQLite versions."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        code = commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        code = "unknown commit"
+    return (
+        f"code {code}; Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; "
+        f"{os.cpu_count()} CPUs"
+    )
 
 
 def _format_value(value: float) -> str:
@@ -127,7 +158,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     workloads = discover()
     if args.list:
         for name in workloads:
-            sys.stderr.write(name + "\n")
+            out.write(name + "\n")
         return 0
     unknown = [n for n in args.names if n not in workloads]
     if unknown:
@@ -138,6 +169,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     chosen = args.names or list(workloads)
     only_db: tuple[DbKind, ...] = tuple(args.db)
 
+    sys.stderr.write(describe_code() + "\n")
     figures: list[Figure] = []
     failed: list[str] = []
     for name in chosen:

@@ -126,12 +126,23 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
         (file, env.files.put(file.content)) for file in inbound.attachments
     ]  # before the transaction: file writes are idempotent, a rollback leaves no row
 
+    first_try = True
+
     def work() -> Received:
+        nonlocal first_try
+        # The unique (channel, external_id) key catches a copy of a message; only when it
+        # did (or another race was lost) does the retry look the earlier copy up. This
+        # keeps a query off the path of every message that is not a duplicate.
+        look_up, first_try = not first_try, False
         with unit_of_work(db, env, acting) as unit:
-            existing = unit.conn.execute(
-                _FIND_DUPLICATE,
-                {"channel": inbound.channel, "external_id": inbound.external_id},
-            ).first()
+            existing = (
+                unit.conn.execute(
+                    _FIND_DUPLICATE,
+                    {"channel": inbound.channel, "external_id": inbound.external_id},
+                ).first()
+                if look_up
+                else None
+            )
             if existing is not None:
                 return Received(
                     touch_id=existing[0],
