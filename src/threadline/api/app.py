@@ -49,6 +49,16 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
+def api_v1() -> APIRouter:
+    """Every JSON route, under /api/v1."""
+    from threadline.api.routes import session
+
+    router = APIRouter(prefix="/api/v1")
+    for module in (session,):
+        router.include_router(module.router)
+    return router
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Threadline",
@@ -58,6 +68,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app, html=error_page)
     app.include_router(health)
+    app.include_router(api_v1())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router)
     return app

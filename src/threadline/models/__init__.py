@@ -1,5 +1,6 @@
 """Every table, imported in one place so that the metadata is complete."""
 
+from threadline.models.access import AgentSession, SignInAttempt
 from threadline.models.base import Base
 from threadline.models.cases import (
     Attachment,
@@ -17,6 +18,7 @@ from threadline.models.people import Agent, ApiToken, Team, agent_teams
 
 __all__ = [
     "Agent",
+    "AgentSession",
     "ApiToken",
     "Attachment",
     "AuditEntry",
@@ -29,6 +31,7 @@ __all__ = [
     "Merge",
     "OutboxMessage",
     "Segment",
+    "SignInAttempt",
     "Team",
     "ThreadKey",
     "Touch",

@@ -1,0 +1,94 @@
+"""What every route shares: the runtime, one database session per request, who is
+calling, and the permission check, each written once as an `Annotated` alias."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from threadline.actions.access import (
+    Principal,
+    record_token_use,
+    session_principal,
+    token_principal,
+)
+from threadline.db import ReadSession
+from threadline.errors import Forbidden, Unauthorized
+from threadline.permissions import Permission, allows
+from threadline.runtime import Runtime
+
+SESSION_COOKIE = "tl_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, Runtime), "create_app() stores the runtime on app.state"
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def read_session(runtime: RuntimeDep) -> Iterator[ReadSession]:
+    with runtime.db.reading() as session:
+        yield session
+
+
+def write_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.db.session() as session:
+        yield session
+
+
+# scope="function" closes the session as soon as the handler returns, before the answer
+# is sent, so a slow client never holds a database connection. Nothing is committed
+# here: the actions own every commit.
+ReadDep = Annotated[ReadSession, Depends(read_session, scope="function")]
+SessionDep = Annotated[Session, Depends(write_session, scope="function")]
+
+
+def current_principal(request: Request, runtime: RuntimeDep, db: ReadDep) -> Principal:
+    """A bearer token, or the desk's session cookie with its CSRF header on every request
+    that changes something. The look-up reads only, so that on SQLite a GET never
+    queues behind writers."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if authorization:
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized("use Authorization: Bearer <token>")
+        principal, note_use = token_principal(db, runtime.env, credentials.strip())
+        if note_use is not None:
+            with runtime.db.session() as writing:
+                record_token_use(writing, runtime.env, note_use)
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Unauthorized("sign in, or send Authorization: Bearer <token>")
+    principal = session_principal(db, runtime.env, cookie)
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency that lets the call through only when the caller's role grants
+    `permission` (see threadline.permissions)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not allows(principal.role, permission):
+            raise Forbidden(
+                f"a {principal.role.value} may not {permission.value.replace('_', ' ')}"
+            )
+        return principal
+
+    return check
