@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from threadline.actions.agents import hash_token
-from threadline.actions.base import Actor, Env, unit_of_work
+from threadline.actions.base import Actor, Env, action, unit_of_work
 from threadline.errors import NotFound, RateLimited, Unauthorized
 from threadline.models import Agent, AgentSession, ApiToken, SignInAttempt
 from threadline.vocabulary import Role
@@ -62,6 +62,7 @@ def _failures(db: Session, condition: ColumnElement[bool], since: datetime) -> i
     )
 
 
+@action
 def sign_in(
     db: Session, env: Env, email: str, password: str, *, address: str, user_agent: str = ""
 ) -> SignedIn:
@@ -119,6 +120,7 @@ def sign_in(
     return SignedIn(token=token, csrf_token=csrf, principal=principal)
 
 
+@action
 def sign_out(db: Session, env: Env, principal: Principal) -> None:
     if principal.session_id is None:
         return
@@ -174,6 +176,7 @@ def record_token_use(db: Session, env: Env, token_id: int) -> None:
         db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=unit.now))
 
 
+@action
 def revoke_token(db: Session, env: Env, actor: Actor, token_id: int) -> None:
     with unit_of_work(db, env, actor) as unit:
         row = db.get(ApiToken, token_id, with_for_update=True)

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, unit_of_work
+from threadline.actions.base import Actor, Env, action, unit_of_work
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import Agent, ApiToken, Team
 from threadline.vocabulary import Channel, Presence, Role
@@ -65,6 +65,7 @@ class NewAgent:
     capacity: dict[str, int] | None = None
 
 
+@action
 def create_agent(db: Session, env: Env, actor: Actor, new: NewAgent) -> Agent:
     email = _agent_email(new.email)
     name = " ".join(new.name.split())
@@ -119,6 +120,7 @@ class IssuedToken:
     agent_id: int
 
 
+@action
 def create_token(db: Session, env: Env, actor: Actor, email: str, label: str) -> IssuedToken:
     label = label.strip() or "token"
     if len(label) > 80:
@@ -137,6 +139,7 @@ def create_token(db: Session, env: Env, actor: Actor, email: str, label: str) ->
         return IssuedToken(token=token, token_id=row.id, agent_id=agent.id)
 
 
+@action
 def set_presence(
     db: Session, env: Env, actor: Actor, agent_id: int, presence: Presence | str
 ) -> Agent:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import wraps
+from time import perf_counter
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, CursorResult, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -16,11 +18,14 @@ from sqlalchemy.orm import Session
 
 from threadline.clock import Clock, SystemClock
 from threadline.config import Settings
+from threadline.errors import ThreadlineError
 from threadline.events import Event, EventBus, InProcessBus
 from threadline.files import FileStore
+from threadline.metrics import Metrics
 from threadline.models import AuditEntry
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _INSERT_AUDIT = insert(AuditEntry)
 
@@ -33,6 +38,7 @@ class Env:
     clock: Clock
     bus: EventBus
     files: FileStore
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def build(
@@ -162,3 +168,25 @@ def with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:
             if "locked" not in str(exc) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def action(function: Callable[P, T]) -> Callable[P, T]:
+    """Marks a public action: times it and counts its refusals in the process's
+    metrics. Every action takes (db, env, ...) first."""
+    name = function.__name__
+
+    @wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        env = args[1] if len(args) > 1 else kwargs.get("env")
+        started = perf_counter()
+        try:
+            return function(*args, **kwargs)
+        except ThreadlineError as exc:
+            if isinstance(env, Env):
+                env.metrics.action_refusals.labels(name, exc.code).inc()
+            raise
+        finally:
+            if isinstance(env, Env):
+                env.metrics.action_seconds.labels(name).observe(perf_counter() - started)
+
+    return run

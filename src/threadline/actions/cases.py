@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, unit_of_work
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
@@ -124,6 +124,7 @@ def _recipient(
     raise InvalidInput(f"the customer has no identity reachable by {channel.label}")
 
 
+@action
 def reply(
     db: Session,
     env: Env,
@@ -227,6 +228,7 @@ def reply(
         )
 
 
+@action
 def add_note(db: Session, env: Env, actor: Actor, case_id: int, text: str) -> int:
     """An internal note: never shown to the customer, never sent anywhere."""
     text = text.strip()
@@ -303,6 +305,7 @@ def _move_status(unit: Unit, case: Case, status: CaseStatus) -> None:
     )
 
 
+@action
 def assign(
     db: Session,
     env: Env,
@@ -326,6 +329,7 @@ def assign(
         return case
 
 
+@action
 def set_status(
     db: Session,
     env: Env,
@@ -348,6 +352,7 @@ def set_status(
         return case
 
 
+@action
 def set_priority(
     db: Session,
     env: Env,
@@ -378,6 +383,7 @@ def set_priority(
         return case
 
 
+@action
 def switch_channel(
     db: Session,
     env: Env,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, inserted_id, unit_of_work, with_retry
+from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise
@@ -124,6 +124,7 @@ def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
     )
 
 
+@action
 def create_customer(
     db: Session,
     env: Env,
@@ -190,6 +191,7 @@ def _identity_owner(db: Session, kind: IdentityKind, value: str) -> int | None:
     )
 
 
+@action
 def add_identity(
     db: Session, env: Env, actor: Actor, customer_id: int, kind: IdentityKind | str, value: str
 ) -> Identity:
@@ -243,6 +245,7 @@ def _snapshot(customer: Customer) -> dict[str, Any]:
     }
 
 
+@action
 def merge_customers(db: Session, env: Env, actor: Actor, survivor_id: int, other_id: int) -> Merge:
     """Merge `other` into `survivor`: its identities and cases move over, the survivor
     keeps the better-served segment and the summed lifetime value. The merge row keeps
@@ -310,6 +313,7 @@ def _better_segment(db: Session, a: str, b: str) -> str:
     return b if ranks.get(b, 0) > ranks.get(a, 0) else a
 
 
+@action
 def undo_merge(db: Session, env: Env, actor: Actor, merge_id: int) -> Merge:
     """Put back every identity and case the merge moved and both customers' fields as
     they were. Refused while a later change depends on the merge (the survivor merged

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, inserted_id, unit_of_work, with_retry
+from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
 from threadline.actions.customers import Sender, get_customer, resolve_sender
 from threadline.actions.threading import CaseFacts, Decision, OpenNew, Reopen, choose_case
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
@@ -107,6 +107,7 @@ _TOUCH_CASE = (
 )
 
 
+@action
 def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None) -> Received:
     """Land one customer contact on the right customer's timeline and the right case.
 
@@ -406,6 +407,7 @@ class StoreVisit:
     occurred_at: datetime | None = None
 
 
+@action
 def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> Received:
     """A customer came to the shop. The clerk finds them by id or by an identity (a phone
     number, an email, a loyalty card; an unknown identity makes a new customer) and the

@@ -12,8 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from threadline import __version__
-from threadline.api import RuntimeDep
+from threadline.api import RuntimeDep, observability
 from threadline.api.errors import error_body, install_error_handlers
+from threadline.api.limits import BodyLimit
+from threadline.api.observability import RequestMetrics
 from threadline.runtime import Runtime
 from threadline.web.pages import router as pages_router
 from threadline.web.templating import STATIC_DIR, error_page
@@ -68,7 +70,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app, html=error_page)
     app.include_router(health)
+    app.include_router(observability.router)
     app.include_router(api_v1())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router)
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=runtime.env.metrics)
     return app
