@@ -266,3 +266,29 @@ def test_a_text_goes_to_the_mobile_not_the_landline(db: Session, env: Env) -> No
     outbox = db.get(OutboxMessage, result.outbox_id)
     assert outbox is not None
     assert outbox.payload["to"] == {"kind": "phone", "value": "+447700900123"}
+
+
+def test_agent_teams_and_skills_are_checked_and_deduplicated(db: Session, env: Env) -> None:
+    from threadline.actions import NewAgent, create_agent
+
+    made = create_agent(
+        db,
+        env,
+        Actor.system(),
+        NewAgent(
+            email="t@shop.example",
+            name="T",
+            role=Role.AGENT,
+            teams=("Social", " Social ", "Shop"),
+            skills=("fr", "fr"),
+        ),
+    )
+    assert sorted(t.name for t in made.teams) == ["Shop", "Social"]
+    assert made.skills == ["fr"]
+    with pytest.raises(InvalidInput, match="team names"):
+        create_agent(
+            db,
+            env,
+            Actor.system(),
+            NewAgent(email="u@shop.example", name="U", role=Role.AGENT, teams=("x" * 81,)),
+        )

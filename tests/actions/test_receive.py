@@ -308,3 +308,20 @@ def test_naive_time_is_refused(db: Session, env: Env, clock: FrozenClock) -> Non
     with pytest.raises(InvalidInput, match="time zone"):
         receive(db, env, inbound(occurred_at=naive))
     assert count(db, Identity) == 0
+
+
+def test_a_nul_character_never_loses_the_message(db: Session, env: Env) -> None:
+    received = receive_email(db, env, text="broken\x00byte", subject="a\x00b", name="N\x00n")
+    touch = db.get(Touch, received.touch_id)
+    assert touch is not None
+    assert touch.text == "broken\ufffdbyte"
+    assert touch.subject == "a\ufffdb"
+
+
+def test_times_outside_what_a_database_stores_are_refused(db: Session, env: Env) -> None:
+    from datetime import datetime, timezone
+
+    far = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5)))
+    with pytest.raises(InvalidInput, match="occurred_at"):
+        receive(db, env, inbound(occurred_at=far))
+    assert count(db, Touch) == 0

@@ -46,7 +46,13 @@ def test_every_operation_answers_within_its_schema(api_schema: Any, admin_token:
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:
-            case.call_and_validate(headers=headers)
+            # Schema-valid input may still be refused on its merits (an unknown segment,
+            # a status move that is not allowed, a cursor we never gave out): 422 is a
+            # right answer there, so that one check is left out.
+            case.call_and_validate(
+                headers=headers,
+                excluded_checks=[schemathesis.checks.positive_data_acceptance],
+            )
 
         check()
         checked.append(operation.label)

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, action, unit_of_work
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import Agent, ApiToken, Team
 from threadline.vocabulary import Channel, Presence, Role
@@ -83,34 +83,59 @@ def create_agent(db: Session, env: Env, actor: Actor, new: NewAgent) -> Agent:
     for channel, slots in capacity.items():
         if channel not in Channel.__members__.values() or not 0 <= slots <= 100:
             raise InvalidInput(f"capacity {channel}={slots} is not valid")
+    team_names = list(dict.fromkeys(" ".join(t.split()) for t in new.teams))
+    if any(not t or len(t) > 80 for t in team_names):
+        raise InvalidInput("team names are 1-80 characters")
+    skills = sorted({s.strip() for s in new.skills})
+    if any(not s or len(s) > 64 for s in skills):
+        raise InvalidInput("skills are 1-64 characters")
     password_hash = hash_password(new.password) if new.password else None
-    with unit_of_work(db, env, actor) as unit:
-        if db.scalar(select(Agent.id).where(Agent.email == email)) is not None:
-            raise Conflict(f"an agent with email {email} exists")
-        teams = []
-        for team_name in new.teams:
-            team = db.scalars(select(Team).where(Team.name == team_name)).first()
-            if team is None:
-                team = Team(name=team_name)
-                db.add(team)
-            teams.append(team)
-        agent = Agent(
-            email=email,
-            name=name,
-            role=role,
-            password_hash=password_hash,
-            presence=Presence.OFFLINE,
-            skills=sorted(set(new.skills)),
-            capacity=capacity,
-            active=True,
-            created_at=unit.now,
-            teams=teams,
-        )
-        db.add(agent)
-        db.flush()
-        unit.audit("agent.created", "agent", agent.id, email=email, role=role.value)
-        unit.emit("agent.created", agent_id=agent.id)
-        return agent
+
+    def work() -> Agent:
+        with unit_of_work(db, env, actor) as unit:
+            return _create(unit, email, name, role, password_hash, team_names, skills, capacity)
+
+    # A concurrent twin loses on the unique email; the retry answers it with a conflict.
+    return with_retry(work)
+
+
+def _create(
+    unit: Unit,
+    email: str,
+    name: str,
+    role: Role,
+    password_hash: str | None,
+    team_names: list[str],
+    skills: list[str],
+    capacity: dict[str, int],
+) -> Agent:
+    db = unit.db
+    if db.scalar(select(Agent.id).where(Agent.email == email)) is not None:
+        raise Conflict(f"an agent with email {email} exists")
+    teams = []
+    for team_name in team_names:
+        team = db.scalars(select(Team).where(Team.name == team_name)).first()
+        if team is None:
+            team = Team(name=team_name)
+            db.add(team)
+        teams.append(team)
+    agent = Agent(
+        email=email,
+        name=name,
+        role=role,
+        password_hash=password_hash,
+        presence=Presence.OFFLINE,
+        skills=skills,
+        capacity=capacity,
+        active=True,
+        created_at=unit.now,
+        teams=teams,
+    )
+    db.add(agent)
+    db.flush()
+    unit.audit("agent.created", "agent", agent.id, email=email, role=role.value)
+    unit.emit("agent.created", agent_id=agent.id)
+    return agent
 
 
 @dataclass(frozen=True)

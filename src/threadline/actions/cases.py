@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
+from threadline.actions.text import clean
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
@@ -140,7 +141,7 @@ def reply(
     """A message to the customer: the touch and its outbox row in one transaction; the
     worker delivers it. By default on the customer's last channel, to the identity they
     wrote from; a reply on another channel is a channel switch."""
-    text = text.strip()
+    text = clean(text).strip()
     if not text:
         raise InvalidInput("a reply needs text")
     if len(text) > MAX_REPLY:
@@ -231,7 +232,7 @@ def reply(
 @action
 def add_note(db: Session, env: Env, actor: Actor, case_id: int, text: str) -> int:
     """An internal note: never shown to the customer, never sent anywhere."""
-    text = text.strip()
+    text = clean(text).strip()
     if not text:
         raise InvalidInput("a note needs text")
     if len(text) > MAX_REPLY:

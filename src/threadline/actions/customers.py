@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
+from threadline.actions.text import clean
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise
@@ -35,7 +36,7 @@ def get_customer(db: Session, customer_id: int, *, lock: bool = False) -> Custom
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join(name.split())
+    name = " ".join(clean(name).split())
     if not name:
         raise InvalidInput("a customer needs a name")
     if len(name) > MAX_NAME:

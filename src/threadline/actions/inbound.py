@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
 from threadline.actions.customers import Sender, get_customer, resolve_sender
+from threadline.actions.text import checked_time, clean, clean_optional
 from threadline.actions.threading import CaseFacts, Decision, OpenNew, Reopen, choose_case
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef, Inbound
@@ -51,6 +52,20 @@ class Received:
     switch_id: int | None = None
 
 
+def _cleaned(inbound: Inbound) -> Inbound:
+    if "\x00" in inbound.external_id:
+        raise InvalidInput("external_id contains a NUL character")
+    return replace(
+        inbound,
+        text=clean(inbound.text),
+        html=clean_optional(inbound.html),
+        subject=clean_optional(inbound.subject),
+        topic=clean_optional(inbound.topic),
+        occurred_at=checked_time(inbound.occurred_at),
+        sender=replace(inbound.sender, name=clean_optional(inbound.sender.name)),
+    )
+
+
 def _validate(inbound: Inbound) -> None:
     try:
         Channel(inbound.channel)
@@ -66,8 +81,6 @@ def _validate(inbound: Inbound) -> None:
         raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
     if inbound.subject is not None and len(inbound.subject) > MAX_SUBJECT:
         raise InvalidInput(f"subject is longer than {MAX_SUBJECT} characters")
-    if inbound.occurred_at is not None and inbound.occurred_at.tzinfo is None:
-        raise InvalidInput("occurred_at needs a time zone offset")
 
 
 _FIND_DUPLICATE = (
@@ -119,6 +132,7 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
     This is the busiest path in Threadline, so it speaks SQLAlchemy Core with statements
     built once, rather than loading ORM objects it does not need."""
     _validate(inbound)
+    inbound = _cleaned(inbound)
     normal = normalise(
         inbound.sender.kind, inbound.sender.value, region=env.settings.default_region
     )
@@ -419,8 +433,13 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
         raise InvalidInput("a visit needs a topic of at most 80 characters")
     if visit.outcome is not None and len(visit.outcome) > 200:
         raise InvalidInput("an outcome is at most 200 characters")
-    if visit.occurred_at is not None and visit.occurred_at.tzinfo is None:
-        raise InvalidInput("occurred_at needs a time zone offset")
+    visit = replace(
+        visit,
+        topic=clean(visit.topic),
+        note=clean(visit.note),
+        outcome=clean_optional(visit.outcome),
+        occurred_at=checked_time(visit.occurred_at),
+    )
     identity_value = ""
     if visit.identity is not None:
         identity_value = normalise(
