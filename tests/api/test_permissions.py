@@ -1,0 +1,198 @@
+"""The permission matrix: every route of /api/v1, called by every role and by nobody.
+Anonymous callers get 401, roles without the permission get 403, and a refusal leaves
+every table exactly as it was; roles with the permission get through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import Caller
+from tests.factories import receive_email
+from threadline.actions import Actor, Env, merge_customers
+from threadline.models import Base
+from threadline.permissions import Permission, allows
+from threadline.runtime import Runtime
+from threadline.vocabulary import Role
+
+ANY = None  # any signed-in caller
+
+
+@dataclass(frozen=True)
+class World:
+    customer_id: int
+    other_id: int
+    case_id: int
+    merge_id: int
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    permission: Permission | None
+    body: Callable[[World, Caller], dict[str, Any]] | None = None
+    # Streams never end on their own: only the refusals are checked for them.
+    streams: bool = False
+
+    def path(self, world: World) -> str:
+        return self.template.format(
+            customer_id=world.customer_id, case_id=world.case_id, merge_id=world.merge_id
+        )
+
+
+def _text(_: World, caller: Caller) -> dict[str, Any]:
+    return {"text": f"from {caller.role.value}"}
+
+
+ROUTES = [
+    Route("GET", "/api/v1/session", ANY),
+    Route("GET", "/api/v1/agents", ANY),
+    Route("POST", "/api/v1/agents/me/presence", ANY, lambda w, c: {"status": "online"}),
+    Route(
+        "POST",
+        "/api/v1/agents",
+        Permission.MANAGE_AGENTS,
+        lambda w, c: {"email": f"new-{c.role.value}@shop.example", "name": "New", "role": "agent"},
+    ),
+    Route("GET", "/api/v1/customers", Permission.LOOK_UP_CUSTOMERS),
+    Route("GET", "/api/v1/customers/{customer_id}", Permission.LOOK_UP_CUSTOMERS),
+    Route(
+        "POST",
+        "/api/v1/customers",
+        Permission.EDIT_CUSTOMERS,
+        lambda w, c: {
+            "name": "Zed",
+            "identities": [{"kind": "email", "value": f"zed-{c.role.value}@example.com"}],
+        },
+    ),
+    Route(
+        "POST",
+        "/api/v1/customers/{customer_id}/identities",
+        Permission.EDIT_CUSTOMERS,
+        lambda w, c: {"kind": "email", "value": f"ann-{c.role.value}@example.com"},
+    ),
+    Route("GET", "/api/v1/customers/{customer_id}/timeline", Permission.READ_CASES),
+    Route("GET", "/api/v1/cases", Permission.READ_CASES),
+    Route("GET", "/api/v1/cases/{case_id}", Permission.READ_CASES),
+    Route("GET", "/api/v1/cases/{case_id}/touches", Permission.READ_CASES),
+    Route("POST", "/api/v1/cases/{case_id}/notes", Permission.WORK_CASES, _text),
+    Route("POST", "/api/v1/cases/{case_id}/replies", Permission.WORK_CASES, _text),
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/assign",
+        Permission.WORK_CASES,
+        lambda w, c: {"agent_id": c.agent_id},
+    ),
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/priority",
+        Permission.WORK_CASES,
+        lambda w, c: {"priority": "high"},
+    ),
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/status",
+        Permission.WORK_CASES,
+        lambda w, c: {"status": "pending"},
+    ),
+    Route(
+        "POST",
+        "/api/v1/store-visits",
+        Permission.LOG_STORE_VISITS,
+        lambda w, c: {"customer_id": w.customer_id, "topic": "Returned a lamp"},
+    ),
+    Route(
+        "POST",
+        "/api/v1/inbound",
+        Permission.POST_INBOUND,
+        lambda w, c: {
+            "channel": "web",
+            "external_id": f"form-{c.role.value}",
+            "from": {"kind": "email", "value": "web@example.com"},
+            "text": "Contact form",
+        },
+    ),
+    Route("POST", "/api/v1/merges/{merge_id}/undo", Permission.MERGE_CUSTOMERS),
+    Route(
+        "POST",
+        "/api/v1/customers/{customer_id}/merge",
+        Permission.MERGE_CUSTOMERS,
+        lambda w, c: {"other_id": w.other_id},
+    ),
+    Route("GET", "/api/v1/events", ANY, streams=True),
+    Route("DELETE", "/api/v1/session", ANY),
+]
+PUBLIC = {("POST", "/api/v1/session")}  # signing in needs no credentials
+
+
+@pytest.fixture
+def world(db: Session, env: Env) -> World:
+    ann = receive_email(db, env, "ann@example.com", "Where is my lamp?")
+    other = receive_email(db, env, "ann.other@example.com", "Lamp again")
+    kept = receive_email(db, env, "bo@example.com", "Hello").customer_id
+    gone = receive_email(db, env, "bo@work.example", "Hello again").customer_id
+    merge = merge_customers(db, env, Actor.system(), kept, gone)
+    return World(ann.customer_id, other.customer_id, ann.case_id, merge.id)
+
+
+def snapshot(runtime: Runtime) -> dict[str, int]:
+    with runtime.db.reading() as read:
+        return {
+            table.name: read.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def call(client: TestClient, route: Route, world: World, caller: Caller | None) -> int:
+    headers = caller.headers if caller else {}
+    body = route.body(world, caller) if route.body and caller else {}
+    answer = client.request(route.method, route.path(world), json=body, headers=headers)
+    return answer.status_code
+
+
+def test_every_api_route_is_in_the_matrix(client: TestClient) -> None:
+    published = {
+        (method.upper(), path)
+        for path, operations in client.get("/openapi.json").json()["paths"].items()
+        if path.startswith("/api/v1")
+        for method in operations
+    }
+    listed = {(r.method, r.template) for r in ROUTES}
+    assert published - PUBLIC == listed
+
+
+def test_anonymous_callers_are_refused_everywhere(
+    client: TestClient, world: World, runtime: Runtime
+) -> None:
+    before = snapshot(runtime)
+    for route in ROUTES:
+        status = call(client, route, world, None)
+        assert status == 401, f"{route.method} {route.template}: {status}"
+    assert snapshot(runtime) == before
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_gets_exactly_its_permissions(
+    client: TestClient, world: World, runtime: Runtime, callers: dict[Role, Caller], role: Role
+) -> None:
+    caller = callers[role]
+    for route in ROUTES:
+        permitted = route.permission is None or allows(role, route.permission)
+        if route.streams and permitted:
+            continue
+        before = snapshot(runtime)
+        status = call(client, route, world, caller)
+        where = f"{role.value} {route.method} {route.template}: {status}"
+        if permitted:
+            assert status not in (401, 403), where
+            assert status < 500, where
+        else:
+            assert status == 403, where
+            assert snapshot(runtime) == before, where
