@@ -1,0 +1,330 @@
+"""Cases as the JSON API answers them: the inbox, one case, and what an assignment is
+decided on. Lists are keyset-paginated (the sort key of the last row goes back as the
+cursor) and each page is a fixed number of queries however many rows it holds; the
+touch lists in api_touches.py page the same way.
+
+`private` says whether the caller may read internal notes and system events
+(Permission.READ_PRIVATE); without it previews show only customer-facing touches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, Literal, TypeVar
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from threadline.errors import NotFound
+from threadline.models import (
+    Agent,
+    Case,
+    CaseTag,
+    ChannelSwitch,
+    Customer,
+    Touch,
+)
+from threadline.queries.cases import channels_by_case, preview
+from threadline.vocabulary import (
+    CaseStatus,
+    Channel,
+    Direction,
+    JourneyStage,
+    Priority,
+    SwitchReason,
+    TouchKind,
+)
+
+T = TypeVar("T")
+
+# The sort key of a row: (time, id). The id breaks ties, so the order is total.
+Key = tuple[datetime, int]
+
+
+@dataclass(frozen=True)
+class Slice(Generic[T]):
+    """One page of a list, and the key to continue after it (None on the last page)."""
+
+    items: tuple[T, ...]
+    next_key: Key | None
+
+
+class InboxSort(StrEnum):
+    UPDATED = "updated"  # most recently changed first
+    # Until service-level clocks exist: least recently changed first, i.e. the case that
+    # has waited longest. With clocks this becomes "earliest due first".
+    DUE = "due"
+
+
+class SlaState(StrEnum):
+    BREACHED = "breached"
+    DUE_SOON = "due_soon"
+
+
+NOBODY: Literal["none"] = "none"
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    statuses: tuple[CaseStatus, ...] = ()  # any of these; empty means every status
+    owner: int | Literal["none"] | None = None  # an agent id, NOBODY, or anyone
+    channel: Channel | None = None  # a customer-facing touch on this channel
+    segment: str | None = None  # the customer's segment key
+    sla: SlaState | None = None
+    sort: InboxSort = InboxSort.UPDATED
+
+
+@dataclass(frozen=True)
+class LastTouch:
+    channel: Channel
+    direction: Direction
+    kind: TouchKind
+    preview: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseItem:
+    id: int
+    ref: str
+    customer_id: int
+    customer_name: str
+    segment: str
+    owner_id: int | None
+    owner_name: str | None
+    status: CaseStatus
+    priority: Priority
+    topic: str | None
+    subject: str
+    channels: tuple[Channel, ...]
+    last_touch: LastTouch | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    # Service-level clocks do not exist yet; always empty until they do.
+    service_levels: tuple[()] = ()
+
+
+def inbox(
+    db: Session, filters: InboxFilter, *, private: bool, after: Key | None, limit: int
+) -> Slice[CaseItem]:
+    """The cases matching `filters`, one page of them: three queries (cases, their
+    channels, their last visible touches)."""
+    if filters.sla is not None:
+        # No case has a service-level clock yet, so none is breached or due soon.
+        return Slice((), None)
+    ascending = filters.sort is InboxSort.DUE
+    query = (
+        select(Case, Customer.name, Customer.segment_key, Agent.name)
+        .join(Customer, Customer.id == Case.customer_id)
+        .outerjoin(Agent, Agent.id == Case.owner_id)
+        .where(*_inbox_conditions(filters))
+    )
+    if after is not None:
+        query = query.where(after_key(Case.updated_at, Case.id, after, ascending=ascending))
+    order = (
+        (Case.updated_at.asc(), Case.id.asc())
+        if ascending
+        else (Case.updated_at.desc(), Case.id.desc())
+    )
+    rows = db.execute(query.order_by(*order).limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    ids = [case.id for case, *_ in page]
+    channels = channels_by_case(db, ids)
+    last = _last_touches(db, ids, private=private)
+    items = tuple(
+        CaseItem(
+            id=case.id,
+            ref=case.ref,
+            customer_id=case.customer_id,
+            customer_name=customer_name,
+            segment=segment,
+            owner_id=case.owner_id,
+            owner_name=owner_name,
+            status=case.status,
+            priority=case.priority,
+            topic=case.topic,
+            subject=case.subject,
+            channels=channels.get(case.id, ()),
+            last_touch=last.get(case.id),
+            version=case.version,
+            created_at=case.created_at,
+            updated_at=case.updated_at,
+        )
+        for case, customer_name, segment, owner_name in page
+    )
+    next_key = (items[-1].updated_at, items[-1].id) if more and items else None
+    return Slice(items, next_key)
+
+
+def _inbox_conditions(filters: InboxFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.statuses:
+        conditions.append(Case.status.in_(filters.statuses))
+    if filters.owner == NOBODY:
+        conditions.append(Case.owner_id.is_(None))
+    elif filters.owner is not None:
+        conditions.append(Case.owner_id == filters.owner)
+    if filters.segment is not None:
+        conditions.append(Customer.segment_key == filters.segment)
+    if filters.channel is not None:
+        conditions.append(
+            select(Touch.id)
+            .where(Touch.case_id == Case.id, Touch.channel == filters.channel, *customer_facing())
+            .exists()
+        )
+    return conditions
+
+
+def customer_facing() -> tuple[ColumnElement[bool], ...]:
+    """What a caller without READ_PRIVATE may see: the customer-facing touches."""
+    return (Touch.direction != Direction.INTERNAL, Touch.kind != TouchKind.EVENT)
+
+
+def after_key(
+    at: SQLColumnExpression[datetime],
+    id_: SQLColumnExpression[int],
+    key: Key,
+    *,
+    ascending: bool,
+) -> ColumnElement[bool]:
+    """Rows strictly after `key` in (at, id) order. Spelled out rather than as a row
+    value comparison so that both databases use the (…, at, id) indexes the same way."""
+    when, last_id = key
+    if ascending:
+        return or_(at > when, and_(at == when, id_ > last_id))
+    return or_(at < when, and_(at == when, id_ < last_id))
+
+
+def _last_touches(db: Session, case_ids: list[int], *, private: bool) -> dict[int, LastTouch]:
+    """Each case's latest touch the caller may see, in one query."""
+    if not case_ids:
+        return {}
+    visible = () if private else customer_facing()
+    ranked = (
+        select(
+            Touch.case_id,
+            Touch.channel,
+            Touch.direction,
+            Touch.kind,
+            Touch.outcome,
+            Touch.occurred_at,
+            # Only the start of the text: a pasted email can be a megabyte.
+            func.substr(Touch.text, 1, 320).label("head"),
+            func.row_number()
+            .over(
+                partition_by=Touch.case_id,
+                order_by=(Touch.occurred_at.desc(), Touch.id.desc()),
+            )
+            .label("position"),
+        )
+        .where(Touch.case_id.in_(case_ids), *visible)
+        .subquery()
+    )
+    return {
+        row.case_id: LastTouch(
+            channel=row.channel,
+            direction=row.direction,
+            kind=row.kind,
+            preview=preview(row.head or row.outcome or ""),
+            occurred_at=row.occurred_at,
+        )
+        for row in db.execute(select(ranked).where(ranked.c.position == 1))
+    }
+
+
+@dataclass(frozen=True)
+class SwitchRow:
+    from_channel: Channel
+    to_channel: Channel
+    from_public: bool
+    to_public: bool
+    reason: SwitchReason
+    at: datetime
+    # An agent announced the move and no touch on the new channel has followed yet.
+    pending: bool
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    id: int
+    ref: str
+    customer_id: int
+    owner_id: int | None
+    status: CaseStatus
+    priority: Priority
+    topic: str | None
+    subject: str
+    journey_stage: JourneyStage | None
+    channels: tuple[Channel, ...]
+    switches: tuple[SwitchRow, ...]
+    tags: tuple[str, ...]
+    satisfaction: int | None
+    previous_case_id: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    service_levels: tuple[()] = ()
+
+
+def case_detail(db: Session, case_id: int) -> CaseDetail:
+    """One case with its channels, switches and tags: four queries."""
+    case = db.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    tags = tuple(
+        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
+    )
+    switches = tuple(
+        SwitchRow(
+            from_channel=s.from_channel,
+            to_channel=s.to_channel,
+            from_public=s.from_public,
+            to_public=s.to_public,
+            reason=s.reason,
+            at=s.at,
+            pending=s.to_touch_id is None,
+        )
+        for s in db.scalars(
+            select(ChannelSwitch)
+            .where(ChannelSwitch.case_id == case_id)
+            .order_by(ChannelSwitch.at, ChannelSwitch.id)
+        )
+    )
+    return CaseDetail(
+        id=case.id,
+        ref=case.ref,
+        customer_id=case.customer_id,
+        owner_id=case.owner_id,
+        status=case.status,
+        priority=case.priority,
+        topic=case.topic,
+        subject=case.subject,
+        journey_stage=case.journey_stage,
+        channels=channels_by_case(db, [case.id]).get(case.id, ()),
+        switches=switches,
+        tags=tags,
+        satisfaction=case.satisfaction,
+        previous_case_id=case.previous_case_id,
+        version=case.version,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        resolved_at=case.resolved_at,
+    )
+
+
+@dataclass(frozen=True)
+class CaseState:
+    id: int
+    owner_id: int | None
+    version: int
+
+
+def case_state(db: Session, case_id: int) -> CaseState:
+    """Who owns a case and its version: what an assignment is decided on."""
+    row = db.execute(select(Case.owner_id, Case.version).where(Case.id == case_id)).first()
+    if row is None:
+        raise NotFound(f"case {case_id} does not exist")
+    return CaseState(id=case_id, owner_id=row.owner_id, version=row.version)
