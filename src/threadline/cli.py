@@ -185,7 +185,15 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
 
     from threadline.api.app import create_app
 
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+    # Open event streams would hold a graceful shutdown forever; after 5 s they are cut
+    # and clients resume from their Last-Event-ID.
+    uvicorn.run(
+        create_app(runtime),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _not_yet(name: str, issue: str) -> None:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///./var/threadline.db"
     redis_url: str | None = None
+    # The Redis keys of this installation start with it (several may share one Redis).
+    redis_prefix: str = Field(default="threadline", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # How many recent events are kept for clients that reconnect (Last-Event-ID).
+    event_retention: int = Field(default=10_000, ge=1, le=1_000_000)
     secret_key: str | None = Field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("./var")

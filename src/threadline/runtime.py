@@ -1,4 +1,5 @@
-"""Everything a process builds once at start-up: settings, database, environment."""
+"""Everything a process builds once at start-up: settings, database, environment (with
+its event bus)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from threadline.actions.base import Env
 from threadline.clock import Clock
 from threadline.config import Settings, load_settings
 from threadline.db import Database, connect
-from threadline.events import EventBus
+from threadline.events import EventBus, InProcessBus
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,23 @@ class Runtime:
         return cls(
             settings=settings,
             db=connect(settings.database_url),
-            env=Env.build(settings, clock=clock, bus=bus),
+            env=Env.build(settings, clock=clock, bus=bus or build_bus(settings)),
         )
 
     def close(self) -> None:
+        self.env.bus.close()
         self.db.dispose()
+
+
+def build_bus(settings: Settings) -> EventBus:
+    """Redis when THREADLINE_REDIS_URL is set, so events reach every process; else the
+    in-process bus, which is enough for a single `threadline serve`."""
+    if settings.redis_url:
+        from threadline.redis_bus import RedisBus
+
+        return RedisBus(
+            settings.redis_url,
+            key=f"{settings.redis_prefix}:events",
+            retention=settings.event_retention,
+        )
+    return InProcessBus(settings.event_retention)

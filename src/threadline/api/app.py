@@ -53,10 +53,19 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 def api_v1() -> APIRouter:
     """Every JSON route, under /api/v1."""
-    from threadline.api.routes import session
+    from threadline.api.routes import (
+        agents,
+        case_actions,
+        cases,
+        customers,
+        events,
+        inbound,
+        merges,
+        session,
+    )
 
     router = APIRouter(prefix="/api/v1")
-    for module in (session,):
+    for module in (session, customers, merges, inbound, agents, cases, case_actions, events):
         router.include_router(module.router)
     return router
 
