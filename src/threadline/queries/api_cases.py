@@ -13,27 +13,30 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
 from sqlalchemy.orm import Session
 
 from threadline.errors import NotFound
 from threadline.models import (
     Agent,
     Case,
-    CaseTag,
     ChannelSwitch,
     Customer,
     Touch,
 )
-from threadline.queries.cases import channels_by_case, preview
+from threadline.queries.cases import (
+    LastTouch,
+    case_tags,
+    channels_by_case,
+    customer_facing,
+    last_touches,
+)
+from threadline.queries.timeline import SwitchView, channel_switches
 from threadline.vocabulary import (
     CaseStatus,
     Channel,
-    Direction,
     JourneyStage,
     Priority,
-    SwitchReason,
-    TouchKind,
 )
 
 T = TypeVar("T")
@@ -73,15 +76,6 @@ class InboxFilter:
     segment: str | None = None  # the customer's segment key
     sla: SlaState | None = None
     sort: InboxSort = InboxSort.UPDATED
-
-
-@dataclass(frozen=True)
-class LastTouch:
-    channel: Channel
-    direction: Direction
-    kind: TouchKind
-    preview: str
-    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ def inbox(
     page, more = rows[:limit], len(rows) > limit
     ids = [case.id for case, *_ in page]
     channels = channels_by_case(db, ids)
-    last = _last_touches(db, ids, private=private)
+    last = last_touches(db, ids, private=private)
     items = tuple(
         CaseItem(
             id=case.id,
@@ -177,11 +171,6 @@ def _inbox_conditions(filters: InboxFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def customer_facing() -> tuple[ColumnElement[bool], ...]:
-    """What a caller without READ_PRIVATE may see: the customer-facing touches."""
-    return (Touch.direction != Direction.INTERNAL, Touch.kind != TouchKind.EVENT)
-
-
 def after_key(
     at: SQLColumnExpression[datetime],
     id_: SQLColumnExpression[int],
@@ -197,55 +186,6 @@ def after_key(
     return or_(at < when, and_(at == when, id_ < last_id))
 
 
-def _last_touches(db: Session, case_ids: list[int], *, private: bool) -> dict[int, LastTouch]:
-    """Each case's latest touch the caller may see, in one query."""
-    if not case_ids:
-        return {}
-    visible = () if private else customer_facing()
-    ranked = (
-        select(
-            Touch.case_id,
-            Touch.channel,
-            Touch.direction,
-            Touch.kind,
-            Touch.outcome,
-            Touch.occurred_at,
-            # Only the start of the text: a pasted email can be a megabyte.
-            func.substr(Touch.text, 1, 320).label("head"),
-            func.row_number()
-            .over(
-                partition_by=Touch.case_id,
-                order_by=(Touch.occurred_at.desc(), Touch.id.desc()),
-            )
-            .label("position"),
-        )
-        .where(Touch.case_id.in_(case_ids), *visible)
-        .subquery()
-    )
-    return {
-        row.case_id: LastTouch(
-            channel=row.channel,
-            direction=row.direction,
-            kind=row.kind,
-            preview=preview(row.head or row.outcome or ""),
-            occurred_at=row.occurred_at,
-        )
-        for row in db.execute(select(ranked).where(ranked.c.position == 1))
-    }
-
-
-@dataclass(frozen=True)
-class SwitchRow:
-    from_channel: Channel
-    to_channel: Channel
-    from_public: bool
-    to_public: bool
-    reason: SwitchReason
-    at: datetime
-    # An agent announced the move and no touch on the new channel has followed yet.
-    pending: bool
-
-
 @dataclass(frozen=True)
 class CaseDetail:
     id: int
@@ -258,7 +198,7 @@ class CaseDetail:
     subject: str
     journey_stage: JourneyStage | None
     channels: tuple[Channel, ...]
-    switches: tuple[SwitchRow, ...]
+    switches: tuple[SwitchView, ...]
     tags: tuple[str, ...]
     satisfaction: int | None
     previous_case_id: int | None
@@ -274,25 +214,6 @@ def case_detail(db: Session, case_id: int) -> CaseDetail:
     case = db.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
-    tags = tuple(
-        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
-    )
-    switches = tuple(
-        SwitchRow(
-            from_channel=s.from_channel,
-            to_channel=s.to_channel,
-            from_public=s.from_public,
-            to_public=s.to_public,
-            reason=s.reason,
-            at=s.at,
-            pending=s.to_touch_id is None,
-        )
-        for s in db.scalars(
-            select(ChannelSwitch)
-            .where(ChannelSwitch.case_id == case_id)
-            .order_by(ChannelSwitch.at, ChannelSwitch.id)
-        )
-    )
     return CaseDetail(
         id=case.id,
         ref=case.ref,
@@ -304,8 +225,8 @@ def case_detail(db: Session, case_id: int) -> CaseDetail:
         subject=case.subject,
         journey_stage=case.journey_stage,
         channels=channels_by_case(db, [case.id]).get(case.id, ()),
-        switches=switches,
-        tags=tags,
+        switches=tuple(channel_switches(db, ChannelSwitch.case_id == case_id)),
+        tags=case_tags(db, case_id),
         satisfaction=case.satisfaction,
         previous_case_id=case.previous_case_id,
         version=case.version,

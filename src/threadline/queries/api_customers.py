@@ -4,8 +4,6 @@ stable while customers are added)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,15 +14,8 @@ from sqlalchemy.orm import Session
 from threadline.errors import InvalidInput, NotFound
 from threadline.identities import normalise
 from threadline.models import Customer, Identity
+from threadline.queries.customers import IdentityView, identities_by_customer
 from threadline.vocabulary import IdentityKind, JourneyStage
-
-
-@dataclass(frozen=True)
-class IdentityView:
-    id: int
-    kind: IdentityKind
-    value: str  # normalised: what matching uses
-    display: str  # as the customer gave it
 
 
 @dataclass(frozen=True)
@@ -55,7 +46,7 @@ def customer_view(db: Session, customer_id: int) -> CustomerView:
     customer = db.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist")
-    return _view(customer, _identities(db, [customer.id]).get(customer.id, ()))
+    return _view(customer, identities_by_customer(db, [customer.id]).get(customer.id, ()))
 
 
 def find_customers(
@@ -71,7 +62,7 @@ def find_customers(
     rows = list(db.scalars(query.order_by(Customer.id).limit(limit + 1)))
     more = len(rows) > limit
     page = rows[:limit]
-    identities = _identities(db, [c.id for c in page])
+    identities = identities_by_customer(db, [c.id for c in page])
     return [_view(c, identities.get(c.id, ())) for c in page], more
 
 
@@ -113,21 +104,6 @@ def _conditions(search: CustomerSearch, region: str) -> list[ColumnElement[bool]
     if search.segment:
         conditions.append(Customer.segment_key == search.segment)
     return conditions
-
-
-def _identities(db: Session, customer_ids: Sequence[int]) -> dict[int, tuple[IdentityView, ...]]:
-    if not customer_ids:
-        return {}
-    found: dict[int, list[IdentityView]] = defaultdict(list)
-    for row in db.execute(
-        select(Identity.customer_id, Identity.id, Identity.kind, Identity.value, Identity.display)
-        .where(Identity.customer_id.in_(customer_ids))
-        .order_by(Identity.id)
-    ):
-        found[row.customer_id].append(
-            IdentityView(id=row.id, kind=row.kind, value=row.value, display=row.display)
-        )
-    return {customer_id: tuple(views) for customer_id, views in found.items()}
 
 
 def _view(customer: Customer, identities: tuple[IdentityView, ...]) -> CustomerView:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from threadline.errors import NotFound
@@ -124,11 +124,7 @@ def channels_by_case(db: Session, case_ids: list[int]) -> dict[int, tuple[Channe
             func.min(Touch.occurred_at).label("first_at"),
             func.min(Touch.id).label("first_id"),
         )
-        .where(
-            Touch.case_id.in_(case_ids),
-            Touch.direction != Direction.INTERNAL,
-            Touch.kind != TouchKind.EVENT,
-        )
+        .where(Touch.case_id.in_(case_ids), *customer_facing())
         .group_by(Touch.case_id, Touch.channel)
     ).all()
     ordered: dict[int, list[tuple[datetime, int, Channel]]] = defaultdict(list)
@@ -140,11 +136,12 @@ def channels_by_case(db: Session, case_ids: list[int]) -> dict[int, tuple[Channe
     }
 
 
-def last_touches(db: Session, case_ids: list[int]) -> dict[int, LastTouch]:
-    """Each case's latest touch, notes included, in one query (a window function, which
-    SQLite has had since 3.25)."""
+def last_touches(db: Session, case_ids: list[int], *, private: bool = True) -> dict[int, LastTouch]:
+    """Each case's latest touch in one query (a window function, which SQLite has had
+    since 3.25): notes included when `private`, else only the customer-facing touches."""
     if not case_ids:
         return {}
+    visible = () if private else customer_facing()
     ranked = (
         select(
             Touch.case_id,
@@ -162,7 +159,7 @@ def last_touches(db: Session, case_ids: list[int]) -> dict[int, LastTouch]:
             )
             .label("position"),
         )
-        .where(Touch.case_id.in_(case_ids))
+        .where(Touch.case_id.in_(case_ids), *visible)
         .subquery()
     )
     rows = db.execute(select(ranked).where(ranked.c.position == 1)).all()
@@ -176,6 +173,11 @@ def last_touches(db: Session, case_ids: list[int]) -> dict[int, LastTouch]:
         )
         for row in rows
     }
+
+
+def customer_facing() -> tuple[ColumnElement[bool], ...]:
+    """What a caller without READ_PRIVATE may see: the customer-facing touches."""
+    return (Touch.direction != Direction.INTERNAL, Touch.kind != TouchKind.EVENT)
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -216,9 +218,6 @@ def case_header(db: Session, case_id: int) -> CaseHeader:
     if row is None:
         raise NotFound(f"case {case_id} does not exist")
     case = row[0]
-    tags = tuple(
-        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
-    )
     return CaseHeader(
         id=case.id,
         ref=case.ref,
@@ -233,6 +232,13 @@ def case_header(db: Session, case_id: int) -> CaseHeader:
         updated_at=case.updated_at,
         resolved_at=case.resolved_at,
         satisfaction=case.satisfaction,
-        tags=tags,
+        tags=case_tags(db, case_id),
         previous_case_id=case.previous_case_id,
+    )
+
+
+def case_tags(db: Session, case_id: int) -> tuple[str, ...]:
+    """A case's tags, alphabetically."""
+    return tuple(
+        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
     )

@@ -5,68 +5,36 @@ one customer)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import ClassVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from threadline.models import (
-    Agent,
-    Attachment,
-    Case,
-    ChannelSwitch,
-    Customer,
-    Identity,
-    Touch,
-    format_ref,
+from threadline.models import Agent, Case, ChannelSwitch, Touch, format_ref
+from threadline.queries.touches import CallFigures as CallFigures  # a TouchView's call
+from threadline.queries.touches import (
+    TouchFacts,
+    TouchRow,
+    touch_rows,
+    touch_select,
 )
-from threadline.vocabulary import Channel, Delivery, Direction, SwitchReason, TouchKind
+from threadline.vocabulary import Channel, Direction, SwitchReason
 
 # At most this many touches on one page; it also keeps the attachment look-up (one IN
 # list of touch ids) under the 999 bound parameters that older SQLite builds allow.
 MAX_TOUCHES = 500
 
 
-@dataclass(frozen=True)
-class CallFigures:
-    ring_seconds: int | None
-    wait_seconds: int | None
-    hold_seconds: int | None
-    talk_seconds: int | None
+@dataclass(frozen=True, kw_only=True)
+class TouchView(TouchFacts):
+    """A touch as the page shows it: the facts of touches.py, with names for people."""
 
-
-@dataclass(frozen=True)
-class AttachmentView:
-    id: int
-    filename: str
-    content_type: str
-    size: int
-
-
-@dataclass(frozen=True)
-class TouchView:
     is_switch: ClassVar[bool] = False
 
-    id: int
-    case_id: int
-    case_ref: str
-    channel: Channel
-    direction: Direction
-    kind: TouchKind
-    public: bool
-    text: str
-    html: str | None  # sanitised when it was received
-    subject: str | None
     author: str  # the agent's name, else the customer's identity as they gave it
     logged_by: str | None  # the clerk who logged a shop visit on the customer's behalf
-    occurred_at: datetime
-    delivery: Delivery | None
-    delivery_error: str | None
-    call: CallFigures | None
-    outcome: str | None
-    attachments: tuple[AttachmentView, ...]
 
     @property
     def internal(self) -> bool:
@@ -124,7 +92,7 @@ def _timeline(
     if not 0 < limit <= MAX_TOUCHES:
         raise ValueError(f"limit must be 1-{MAX_TOUCHES}")
     touches, truncated = _touches(db, touch_filter, limit)
-    switches = _switches(db, switch_filter)
+    switches = channel_switches(db, switch_filter)
     shown = {touch.id for touch in touches}
     oldest = touches[0].occurred_at if touches else None
     if truncated:
@@ -145,104 +113,34 @@ def _touches(
     db: Session, touch_filter: ColumnElement[bool], limit: int
 ) -> tuple[list[TouchView], bool]:
     rows = db.execute(
-        select(
-            Touch.id,
-            Touch.case_id,
-            Touch.channel,
-            Touch.direction,
-            Touch.kind,
-            Touch.public,
-            Touch.text,
-            Touch.html,
-            Touch.subject,
-            Touch.occurred_at,
-            Touch.delivery,
-            Touch.delivery_error,
-            Touch.call_ring_seconds,
-            Touch.call_wait_seconds,
-            Touch.call_hold_seconds,
-            Touch.call_talk_seconds,
-            Touch.outcome,
-            Agent.name.label("agent_name"),
-            Identity.display.label("identity_display"),
-            Customer.name.label("customer_name"),
-        )
-        .join(Case, Case.id == Touch.case_id)
-        .join(Customer, Customer.id == Case.customer_id)
-        .outerjoin(Agent, Agent.id == Touch.agent_id)
-        .outerjoin(Identity, Identity.id == Touch.identity_id)
-        .where(touch_filter)
+        touch_select(touch_filter)
         # Newest first so that the limit keeps the latest part of a long story.
         .order_by(Touch.occurred_at.desc(), Touch.id.desc())
         .limit(limit + 1)
     ).all()
     truncated = len(rows) > limit
     rows = list(reversed(rows[:limit]))
-    files = _attachments(db, [row.id for row in rows])
-    views = []
-    for row in rows:
-        from_customer = row.direction is Direction.IN
-        if from_customer:
-            author = row.identity_display or row.customer_name
-        else:
-            # System events have no agent; they are Threadline's own doing.
-            author = row.agent_name or "Threadline"
-        figures = (
-            row.call_ring_seconds,
-            row.call_wait_seconds,
-            row.call_hold_seconds,
-            row.call_talk_seconds,
-        )
-        has_call = row.kind is TouchKind.CALL or any(f is not None for f in figures)
-        views.append(
-            TouchView(
-                id=row.id,
-                case_id=row.case_id,
-                case_ref=format_ref(row.case_id),
-                channel=row.channel,
-                direction=row.direction,
-                kind=row.kind,
-                public=row.public,
-                text=row.text,
-                html=row.html,
-                subject=row.subject,
-                author=author,
-                logged_by=row.agent_name if from_customer else None,
-                occurred_at=row.occurred_at,
-                delivery=row.delivery,
-                delivery_error=row.delivery_error,
-                call=CallFigures(*figures) if has_call else None,
-                outcome=row.outcome,
-                attachments=tuple(files.get(row.id, ())),
-            )
-        )
-    return views, truncated
+    return [_page_view(touch) for touch in touch_rows(db, rows)], truncated
 
 
-def _attachments(db: Session, touch_ids: list[int]) -> dict[int, list[AttachmentView]]:
-    found: dict[int, list[AttachmentView]] = defaultdict(list)
-    if not touch_ids:
-        return found
-    for row in db.execute(
-        select(
-            Attachment.touch_id,
-            Attachment.id,
-            Attachment.filename,
-            Attachment.content_type,
-            Attachment.size,
-        )
-        .where(Attachment.touch_id.in_(touch_ids))
-        .order_by(Attachment.id)
-    ):
-        found[row.touch_id].append(
-            AttachmentView(
-                id=row.id, filename=row.filename, content_type=row.content_type, size=row.size
-            )
-        )
-    return found
+def _page_view(touch: TouchRow) -> TouchView:
+    if touch.direction is Direction.IN:
+        # The identity the customer wrote from, as they gave it, else their name.
+        author = (touch.identity.value if touch.identity else "") or touch.author.name
+    else:
+        # System events have no agent; they are Threadline's own doing.
+        author = touch.author.name or "Threadline"
+    facts = {f.name: getattr(touch, f.name) for f in fields(TouchFacts)}
+    return TouchView(
+        **facts,
+        author=author,
+        logged_by=touch.logged_by.name if touch.logged_by else None,
+    )
 
 
-def _switches(db: Session, switch_filter: ColumnElement[bool]) -> list[SwitchView]:
+def channel_switches(db: Session, switch_filter: ColumnElement[bool]) -> list[SwitchView]:
+    """The channel switches in `switch_filter`, oldest first (the page's markers, and the
+    switches of a case as the API answers it)."""
     rows = db.execute(
         select(ChannelSwitch, Agent.name)
         .join(Case, Case.id == ChannelSwitch.case_id)
