@@ -7,9 +7,9 @@ import itertools
 from sqlalchemy.orm import Session
 
 from threadline.actions import Actor, Env, NewAgent, Received, create_agent, receive
-from threadline.channels.base import IdentityRef, Inbound
+from threadline.channels.base import CallFigures, IdentityRef, Inbound
 from threadline.models import Agent
-from threadline.vocabulary import Channel, IdentityKind, Role
+from threadline.vocabulary import Channel, IdentityKind, Role, TouchKind
 
 _ids = itertools.count(1)
 
@@ -47,3 +47,21 @@ def agent(
     name: str = "Amy Agent",
 ) -> Agent:
     return create_agent(db, env, Actor.system(), NewAgent(email=email, name=name, role=role))
+
+
+# A call answered after 12 s of ringing and 40 s in the queue, 5 minutes of talk.
+ANSWERED_CALL = CallFigures(ring_seconds=12, wait_seconds=40, hold_seconds=0, talk_seconds=300)
+
+
+def receive_call(
+    db: Session,
+    env: Env,
+    phone: str = "+447700900123",
+    text: str = "",
+    figures: CallFigures | None = ANSWERED_CALL,
+) -> Received:
+    return receive(
+        db,
+        env,
+        inbound(Channel.PHONE, IdentityKind.PHONE, phone, text, kind=TouchKind.CALL, call=figures),
+    )

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Caller
-from tests.factories import inbound, receive_email
+from tests.factories import inbound, receive_call, receive_email
 from threadline.actions import (
     Actor,
     Env,
@@ -27,7 +27,7 @@ from threadline.actions import (
     set_status,
 )
 from threadline.api.pagination import encode_cursor
-from threadline.channels.base import CallFigures, IncomingFile
+from threadline.channels.base import IncomingFile
 from threadline.clock import FrozenClock
 from threadline.runtime import Runtime
 from threadline.vocabulary import (
@@ -36,7 +36,6 @@ from threadline.vocabulary import (
     IdentityKind,
     Role,
     SwitchReason,
-    TouchKind,
 )
 
 
@@ -269,18 +268,7 @@ def story(db: Session, env: Env, clock: FrozenClock, callers: dict[Role, Caller]
     clock.advance(timedelta(minutes=1))
     note_id = add_note(db, env, amy, mail.case_id, "Courier damage, claim it")
     clock.advance(timedelta(minutes=1))
-    call = receive(
-        db,
-        env,
-        inbound(
-            Channel.PHONE,
-            IdentityKind.PHONE,
-            "+447700900123",
-            "",
-            kind=TouchKind.CALL,
-            call=CallFigures(ring_seconds=12, wait_seconds=40, hold_seconds=0, talk_seconds=300),
-        ),
-    )
+    call = receive_call(db, env)
     clock.advance(timedelta(minutes=6))
     sent = reply(
         db,

@@ -107,3 +107,23 @@ def test_bearer_tokens_need_no_csrf_and_bad_ones_are_refused(
         assert answer.status_code == 401
         assert answer.json()["error"]["code"] == "unauthorized"
     assert client.get("/api/v1/session").status_code == 401
+
+
+def test_a_revoked_token_stops_working_at_once(
+    client: TestClient, callers: dict[Role, Caller], runtime: Runtime
+) -> None:
+    from threadline.actions.access import revoke_token
+    from threadline.actions.base import Actor
+    from threadline.models import ApiToken
+
+    agent = callers[Role.AGENT]
+    assert client.get("/api/v1/session", headers=agent.headers).status_code == 200
+    with runtime.db.reading() as read:
+        token_id = read.scalars(
+            select(ApiToken.id).where(ApiToken.agent_id == agent.agent_id)
+        ).one()
+    with runtime.db.session() as db:
+        revoke_token(db, runtime.env, Actor.system(), token_id)
+    refused = client.get("/api/v1/session", headers=agent.headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "unknown or revoked token"

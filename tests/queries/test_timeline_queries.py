@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.factories import agent, inbound, receive_email
+from tests.factories import agent, inbound, receive_call, receive_email
 from tests.queries.conftest import StatementCounter
 from threadline.actions import (
     Actor,
@@ -22,7 +22,6 @@ from threadline.actions import (
     set_status,
     switch_channel,
 )
-from threadline.channels.base import CallFigures as CallInput
 from threadline.channels.base import IdentityRef, IncomingFile
 from threadline.clock import FrozenClock
 from threadline.db import ReadSession
@@ -71,18 +70,7 @@ def test_a_post_moved_to_a_call_for_private_data(
     clock.advance(timedelta(minutes=1))
     add_note(db, env, actor, post.case_id, "Calling her")
     clock.advance(timedelta(minutes=1))
-    call = receive(
-        db,
-        env,
-        inbound(
-            Channel.PHONE,
-            IdentityKind.PHONE,
-            "+447700900123",
-            "",
-            kind=TouchKind.CALL,
-            call=CallInput(ring_seconds=12, wait_seconds=40, hold_seconds=0, talk_seconds=300),
-        ),
-    )
+    call = receive_call(db, env)
     clock.advance(timedelta(minutes=6))
     reply(db, env, actor, post.case_id, "Refunded", channel=Channel.SMS)
 

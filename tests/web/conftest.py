@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import agent, inbound
+from tests.factories import agent, inbound, receive_call
 from threadline.actions import (
     Actor,
     Env,
@@ -24,10 +24,9 @@ from threadline.actions import (
     switch_channel,
 )
 from threadline.api.app import create_app
-from threadline.channels.base import CallFigures
 from threadline.clock import FrozenClock
 from threadline.runtime import Runtime
-from threadline.vocabulary import Channel, IdentityKind, SwitchReason, TouchKind
+from threadline.vocabulary import Channel, IdentityKind, SwitchReason
 
 SCRIPT = "<script>alert('pwned')</script>"
 
@@ -75,18 +74,7 @@ def story(db: Session, env: Env, clock: FrozenClock) -> Story:
     clock.advance(timedelta(minutes=2))
     note = add_note(db, env, actor, post.case_id, "Card details needed: calling her back.")
     clock.advance(timedelta(minutes=5))
-    call = receive(
-        db,
-        env,
-        inbound(
-            Channel.PHONE,
-            IdentityKind.PHONE,
-            "+447700900123",
-            "Confirmed the duplicate charge; refund agreed.",
-            kind=TouchKind.CALL,
-            call=CallFigures(ring_seconds=12, wait_seconds=40, hold_seconds=0, talk_seconds=300),
-        ),
-    )
+    call = receive_call(db, env, text="Confirmed the duplicate charge; refund agreed.")
     clock.advance(timedelta(hours=1))
     email = receive(
         db,

@@ -51,13 +51,6 @@ def _check_segment(db: Session, key: str) -> str:
     return key
 
 
-def find_identity(db: Session, env: Env, kind: IdentityKind | str, value: str) -> Identity | None:
-    normal = normalise(kind, value, region=env.settings.default_region)
-    return db.scalars(
-        select(Identity).where(Identity.kind == IdentityKind(kind), Identity.value == normal)
-    ).first()
-
-
 @dataclass(frozen=True)
 class Sender:
     """The customer behind an inbound identity, as the hot path needs it."""
