@@ -207,6 +207,17 @@ _DELIVERY_RANK = {
 }
 
 
+class MailState(Labelled):
+    """Where a stored inbound mail is: waiting to be processed, on a case as a touch,
+    recorded without a case (ours, an auto-reply with nothing to attach to), or failed
+    (kept with its reason, retried)."""
+
+    STORED = "stored"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
 class OutboxState(Labelled):
     PENDING = "pending"
     SENT = "sent"

@@ -13,6 +13,7 @@ from threadline.models.cases import (
     parse_ref,
 )
 from threadline.models.customers import Customer, Identity, Merge, Segment
+from threadline.models.mail import InboundMail, Lease, Mailbox
 from threadline.models.operations import AuditEntry, OutboxMessage
 from threadline.models.people import Agent, ApiToken, Team, agent_teams
 
@@ -28,6 +29,9 @@ __all__ = [
     "ChannelSwitch",
     "Customer",
     "Identity",
+    "InboundMail",
+    "Lease",
+    "Mailbox",
     "Merge",
     "OutboxMessage",
     "Segment",

@@ -44,5 +44,8 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(80), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The provider's id for what was sent (our Message-ID, a message sid), by which
+    # delivery reports and bounces find their way back.
+    provider_ref: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
