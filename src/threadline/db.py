@@ -61,7 +61,16 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         url,
         # The driver's own transaction handling is switched off so that we emit BEGIN.
         connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 15},
+        # The pool's own rollback of every returned connection costs as much as a small
+        # write (the driver resets its statement cache); the check-in hook below rolls
+        # back only a connection that comes back inside a transaction.
+        pool_reset_on_return=None,
     )
+
+    @event.listens_for(engine, "checkin")
+    def _end_abandoned_transaction(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and dbapi_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

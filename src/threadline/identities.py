@@ -4,6 +4,7 @@ lower-cased and checked, phone numbers in E.164, handles without `@`. Pure funct
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -18,6 +19,18 @@ _CARD = re.compile(r"^[A-Z0-9]{4,32}$")
 
 def normalise(kind: IdentityKind | str, value: str, *, region: str = "GB") -> str:
     """The canonical form of `value` for `kind`, or InvalidInput saying what is wrong."""
+    if not isinstance(kind, str):
+        raise InvalidInput(f"unknown identity kind {kind!r}")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{kind} identity must be text")
+    return _normalise(kind, value, region)
+
+
+# Customers write again and again from the same address: the checks (email-validator,
+# phonenumbers) cost tens of microseconds each, so answers are remembered. Refusals are
+# exceptions, which the cache does not keep.
+@lru_cache(maxsize=65_536)
+def _normalise(kind: IdentityKind | str, value: str, region: str) -> str:
     try:
         kind = IdentityKind(kind)
     except ValueError:

@@ -23,11 +23,15 @@ from threadline.events import Event, EventBus, InProcessBus
 from threadline.files import FileStore
 from threadline.metrics import Metrics
 from threadline.models import AuditEntry
+from threadline.prepared import Prepared
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
-_INSERT_AUDIT = insert(AuditEntry)
+_INSERT_AUDIT = Prepared(
+    insert(AuditEntry),
+    ("at", "actor", "agent_id", "action", "subject_type", "subject_id", "data"),
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class Unit:
     def write_audit(self) -> None:
         if self._audit_rows:
             self.db.flush()
-            self.conn.execute(_INSERT_AUDIT, self._audit_rows)
+            _INSERT_AUDIT.execute_many(self.conn, self._audit_rows)
             self._audit_rows = []
 
     def emit(

@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
 from threadline.actions.text import clean
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise
 from threadline.models import Case, Customer, Identity, Merge, Segment
+from threadline.prepared import Prepared, returned_id
 from threadline.vocabulary import IdentityKind, JourneyStage
 
 MAX_NAME = 200
@@ -62,7 +63,7 @@ class Sender:
 
 
 # Built once: SQLAlchemy compiles each statement once and reuses it for every message.
-_FIND_SENDER = (
+_FIND_SENDER = Prepared(
     select(Identity.id, Identity.customer_id, Customer.journey_stage)
     .join(Customer, Customer.id == Identity.customer_id)
     .where(Identity.kind == bindparam("kind"), Identity.value == bindparam("value"))
@@ -70,8 +71,22 @@ _FIND_SENDER = (
     # cannot open two cases (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises).
     .with_for_update(of=Customer)
 )
-_INSERT_CUSTOMER = insert(Customer)
-_INSERT_IDENTITY = insert(Identity)
+_INSERT_CUSTOMER = Prepared(
+    insert(Customer).returning(Customer.id),
+    (
+        "name",
+        "segment_key",
+        "journey_stage",
+        "lifetime_value",
+        "merged_into_id",
+        "created_at",
+        "updated_at",
+    ),
+)
+_INSERT_IDENTITY = Prepared(
+    insert(Identity).returning(Identity.id),
+    ("customer_id", "kind", "value", "display", "created_at"),
+)
 
 
 def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
@@ -79,13 +94,13 @@ def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
     transaction; a new customer when the identity is unknown."""
     conn = unit.conn
     kind = IdentityKind(sender.kind)
-    row = conn.execute(_FIND_SENDER, {"kind": kind, "value": normal}).first()
+    row = _FIND_SENDER.first(conn, {"kind": kind, "value": normal})
     if row is not None:
         return Sender(customer_id=row[1], identity_id=row[0], journey_stage=row[2], created=False)
     name = _clean_name((sender.name or "").strip()[:MAX_NAME] or sender.value[:MAX_NAME])
-    customer_id = inserted_id(
-        conn.execute(
-            _INSERT_CUSTOMER,
+    customer_id = returned_id(
+        _INSERT_CUSTOMER.first(
+            conn,
             {
                 "name": name,
                 "segment_key": "standard",
@@ -97,9 +112,9 @@ def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
             },
         )
     )
-    identity_id = inserted_id(
-        conn.execute(
-            _INSERT_IDENTITY,
+    identity_id = returned_id(
+        _INSERT_IDENTITY.first(
+            conn,
             {
                 "customer_id": customer_id,
                 "kind": kind,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, Unit, action, inserted_id, unit_of_work, with_retry
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
 from threadline.actions.customers import Sender, get_customer, resolve_sender
 from threadline.actions.text import checked_time, clean, clean_optional
 from threadline.actions.threading import CaseFacts, Decision, OpenNew, Reopen, choose_case
@@ -25,6 +26,7 @@ from threadline.models import (
     Touch,
     parse_ref,
 )
+from threadline.prepared import Prepared, returned_id
 from threadline.routing.owners import previous_owner
 from threadline.vocabulary import (
     OPEN_STATUSES,
@@ -55,15 +57,21 @@ class Received:
 def _cleaned(inbound: Inbound) -> Inbound:
     if "\x00" in inbound.external_id:
         raise InvalidInput("external_id contains a NUL character")
-    return replace(
-        inbound,
-        text=clean(inbound.text),
-        html=clean_optional(inbound.html),
-        subject=clean_optional(inbound.subject),
-        topic=clean_optional(inbound.topic),
-        occurred_at=checked_time(inbound.occurred_at),
-        sender=replace(inbound.sender, name=clean_optional(inbound.sender.name)),
-    )
+    changes = {
+        name: cleaned
+        for name, given, cleaned in (
+            ("text", inbound.text, clean(inbound.text)),
+            ("html", inbound.html, clean_optional(inbound.html)),
+            ("subject", inbound.subject, clean_optional(inbound.subject)),
+            ("topic", inbound.topic, clean_optional(inbound.topic)),
+            ("occurred_at", inbound.occurred_at, checked_time(inbound.occurred_at)),
+        )
+        if cleaned is not given
+    }
+    name = clean_optional(inbound.sender.name)
+    if name is not inbound.sender.name:
+        changes["sender"] = replace(inbound.sender, name=name)
+    return replace(inbound, **changes) if changes else inbound
 
 
 def _validate(inbound: Inbound) -> None:
@@ -89,20 +97,20 @@ _FIND_DUPLICATE = (
     .where(Touch.channel == bindparam("channel"), Touch.external_id == bindparam("external_id"))
 )
 _CASE_FACTS = (Case.id, Case.customer_id, Case.status, Case.resolved_at, Case.owner_id)
-_CASE_BY_ID = select(*_CASE_FACTS).where(Case.id == bindparam("case_id"))
+_CASE_BY_ID = Prepared(select(*_CASE_FACTS).where(Case.id == bindparam("case_id")))
 _CASE_BY_KEY = (
     select(ThreadKey.case_id)
     .where(ThreadKey.key.in_(bindparam("keys", expanding=True)))
     .order_by(ThreadKey.id.desc())
     .limit(1)
 )
-_OPEN_CASE = (
+_OPEN_CASE = Prepared(
     select(*_CASE_FACTS)
     .where(Case.customer_id == bindparam("customer_id"), Case.status.in_(OPEN_STATUSES))
     .order_by(Case.updated_at.desc(), Case.id.desc())
     .limit(1)
 )
-_LAST_DONE_CASE = (
+_LAST_DONE_CASE = Prepared(
     select(*_CASE_FACTS)
     .where(
         Case.customer_id == bindparam("customer_id"),
@@ -111,11 +119,54 @@ _LAST_DONE_CASE = (
     .order_by(Case.updated_at.desc(), Case.id.desc())
     .limit(1)
 )
-_THREAD_KEY_EXISTS = select(ThreadKey.id).where(ThreadKey.key == bindparam("key"))
-_INSERT_CASE = insert(Case)
-_INSERT_TOUCH = insert(Touch)
-_INSERT_THREAD_KEY = insert(ThreadKey)
-_TOUCH_CASE = (
+_THREAD_KEY_EXISTS = Prepared(select(ThreadKey.id).where(ThreadKey.key == bindparam("key")))
+_INSERT_CASE = Prepared(
+    insert(Case).returning(Case.id),
+    (
+        "customer_id",
+        "owner_id",
+        "team_id",
+        "status",
+        "priority",
+        "topic",
+        "subject",
+        "journey_stage",
+        "satisfaction",
+        "previous_case_id",
+        "version",
+        "created_at",
+        "updated_at",
+        "resolved_at",
+    ),
+)
+_INSERT_TOUCH = Prepared(
+    insert(Touch).returning(Touch.id),
+    (
+        "case_id",
+        "channel",
+        "direction",
+        "kind",
+        "public",
+        "text",
+        "html",
+        "subject",
+        "identity_id",
+        "agent_id",
+        "external_id",
+        "occurred_at",
+        "created_at",
+        "delivery",
+        "delivery_error",
+        "call_ring_seconds",
+        "call_wait_seconds",
+        "call_hold_seconds",
+        "call_talk_seconds",
+        "outcome",
+        "meta",
+    ),
+)
+_INSERT_THREAD_KEY = Prepared(insert(ThreadKey), ("key", "case_id", "touch_id", "created_at"))
+_TOUCH_CASE = Prepared(
     update(Case).where(Case.id == bindparam("b_case_id")).values(updated_at=bindparam("b_now"))
 )
 
@@ -189,7 +240,7 @@ class _Found(CaseFacts):
 
 
 def _facts(
-    row: Row[int, int, CaseStatus, datetime | None, int | None] | None,
+    row: tuple[Any, ...] | None,
 ) -> _Found | None:
     if row is None:
         return None
@@ -200,13 +251,13 @@ def _referenced_case(conn: Connection, inbound: Inbound) -> _Found | None:
     if inbound.case_ref:
         case_id = parse_ref(inbound.case_ref)
         if case_id is not None:
-            found = _facts(conn.execute(_CASE_BY_ID, {"case_id": case_id}).first())
+            found = _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
             if found is not None:
                 return found
     if inbound.references:
         case_id = conn.execute(_CASE_BY_KEY, {"keys": list(inbound.references)}).scalar()
         if case_id is not None:
-            return _facts(conn.execute(_CASE_BY_ID, {"case_id": case_id}).first())
+            return _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
     return None
 
 
@@ -224,9 +275,9 @@ def _decide(unit: Unit, inbound: Inbound, sender: Sender) -> tuple[Decision, dic
     open_case = last_done = None
     if not sender.created:  # a customer made a moment ago has no cases yet
         params = {"customer_id": sender.customer_id}
-        open_case = _facts(conn.execute(_OPEN_CASE, params).first())
+        open_case = _facts(_OPEN_CASE.first(conn, params))
         if open_case is None:
-            last_done = _facts(conn.execute(_LAST_DONE_CASE, params).first())
+            last_done = _facts(_LAST_DONE_CASE.first(conn, params))
     decision = choose_case(
         sender.customer_id,
         referenced=referenced,
@@ -243,9 +294,9 @@ def _open_case(
     unit: Unit, conn: Connection, inbound: Inbound, sender: Sender, previous_case_id: int | None
 ) -> int:
     subject = inbound.subject or _first_line(inbound.text) or inbound.topic or ""
-    case_id = inserted_id(
-        conn.execute(
-            _INSERT_CASE,
+    case_id = returned_id(
+        _INSERT_CASE.first(
+            conn,
             {
                 "customer_id": sender.customer_id,
                 "owner_id": None,
@@ -323,9 +374,9 @@ def _land(
 
     previous = None if created else previous_facing(db, case_id, occurred_at)
     call = inbound.call
-    touch_id = inserted_id(
-        conn.execute(
-            _INSERT_TOUCH,
+    touch_id = returned_id(
+        _INSERT_TOUCH.first(
+            conn,
             {
                 "case_id": case_id,
                 "channel": inbound.channel,
@@ -351,12 +402,9 @@ def _land(
             },
         )
     )
-    if (
-        inbound.thread_key
-        and conn.execute(_THREAD_KEY_EXISTS, {"key": inbound.thread_key}).first() is None
-    ):
-        conn.execute(
-            _INSERT_THREAD_KEY,
+    if inbound.thread_key and _THREAD_KEY_EXISTS.first(conn, {"key": inbound.thread_key}) is None:
+        _INSERT_THREAD_KEY.execute(
+            conn,
             {
                 "key": inbound.thread_key,
                 "case_id": case_id,
@@ -367,7 +415,7 @@ def _land(
     touch = NewTouch(touch_id, case_id, inbound.channel, inbound.public, occurred_at, agent_id)
     switch = link_switch(unit, touch, previous, SwitchReason.CUSTOMER_CHOICE)
     if not created:
-        conn.execute(_TOUCH_CASE, {"b_case_id": case_id, "b_now": now})
+        _TOUCH_CASE.execute(conn, {"b_case_id": case_id, "b_now": now})
     if owner_id is None and not sender.created:
         _route(unit, case_id, sender.customer_id)
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from threadline.actions.base import Unit
 from threadline.models import ChannelSwitch, Touch
+from threadline.prepared import Prepared
 from threadline.vocabulary import Channel, Direction, SwitchReason, TouchKind
 
 
@@ -30,7 +31,7 @@ class NewTouch(NamedTuple):
     agent_id: int | None
 
 
-_FACING = (
+_LATEST_FACING = (
     select(Touch.id, Touch.channel, Touch.public)
     .where(
         Touch.case_id == bindparam("case_id"),
@@ -40,7 +41,8 @@ _FACING = (
     .order_by(Touch.occurred_at.desc(), Touch.id.desc())
     .limit(1)
 )
-_FACING_BEFORE = _FACING.where(Touch.occurred_at <= bindparam("at"))
+_FACING_BEFORE = Prepared(_LATEST_FACING.where(Touch.occurred_at <= bindparam("at")))
+_FACING = Prepared(_LATEST_FACING)
 _ANNOUNCED = (
     select(ChannelSwitch)
     .where(ChannelSwitch.case_id == bindparam("case_id"), ChannelSwitch.to_touch_id.is_(None))
@@ -52,9 +54,9 @@ _ANNOUNCED = (
 def previous_facing(db: Session, case_id: int, at: datetime | None = None) -> Facing | None:
     """The case's latest customer-facing touch (at or before `at`)."""
     if at is None:
-        row = db.connection().execute(_FACING, {"case_id": case_id}).first()
+        row = _FACING.first(db.connection(), {"case_id": case_id})
     else:
-        row = db.connection().execute(_FACING_BEFORE, {"case_id": case_id, "at": at}).first()
+        row = _FACING_BEFORE.first(db.connection(), {"case_id": case_id, "at": at})
     return Facing(*row) if row else None
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from threadline.models import Agent, Case
+from threadline.prepared import Prepared
 from threadline.vocabulary import Presence, Role
 
 OWNING_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
@@ -16,7 +17,7 @@ def can_own(agent: Agent) -> bool:
     return agent.active and agent.role in OWNING_ROLES
 
 
-_PREVIOUS_OWNER = (
+_PREVIOUS_OWNER = Prepared(
     select(Agent.id, Agent.presence, Agent.active, Agent.role)
     .join(Case, Case.owner_id == Agent.id)
     .where(Case.customer_id == bindparam("customer_id"), Case.id != bindparam("case_id"))
@@ -27,10 +28,8 @@ _PREVIOUS_OWNER = (
 
 def previous_owner(db: Session, customer_id: int, *, exclude_case_id: int) -> int | None:
     """The owner of the customer's most recent other case, if they are online now."""
-    row = (
-        db.connection()
-        .execute(_PREVIOUS_OWNER, {"customer_id": customer_id, "case_id": exclude_case_id})
-        .first()
+    row = _PREVIOUS_OWNER.first(
+        db.connection(), {"customer_id": customer_id, "case_id": exclude_case_id}
     )
     if row is None:
         return None

@@ -1,0 +1,174 @@
+"""Statements for the hottest paths, compiled once per dialect and run on the driver's
+own cursor.
+
+SQLAlchemy spends far longer on each execution (parameter handling, result set-up,
+events) than SQLite spends running a small keyed statement; on the ingest path that was
+most of the time per message. A `Prepared` keeps what SQLAlchemy is good at (the
+statement is written with Core against the models, so it follows the schema and each
+dialect's SQL, and the columns' own type processors convert values both ways) and
+drops the per-call machinery. It runs inside the transaction of the SQLAlchemy
+connection it is given, so commits, rollbacks and BEGIN IMMEDIATE stay where they are.
+
+Only statements without expanding parameters qualify, and each `Prepared` is built for
+the exact set of parameter names it will be called with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import ReturnsRows
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None  # parameter names in order, for ? paramstyles
+    given: tuple[tuple[str, Processor | None], ...]  # the caller's parameters
+    constants: dict[str, Any]  # values written into the statement (LIMIT 1, IN lists)
+    results: tuple[Processor | None, ...]
+
+
+class Prepared:
+    """One statement, compiled lazily for each dialect it meets."""
+
+    def __init__(self, statement: ClauseElement, keys: Sequence[str] = ()) -> None:
+        self.statement = statement
+        self.keys = tuple(keys)
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is not None:
+            return found
+        compiled = self.statement.compile(
+            dialect=dialect, column_keys=list(self.keys) if self.keys else None
+        )
+        assert isinstance(compiled, SQLCompiler)
+        required = set(self.keys) | {k for k, b in compiled.binds.items() if b.required}
+        # Expanding the statement once with the caller's parameters still open turns
+        # IN lists and LIMITs into plain parameters with their values.
+        expanded = compiled.construct_expanded_state(dict.fromkeys(required))
+        processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        } | dict(expanded.processors)
+
+        def processed(name: str, value: Any) -> Any:
+            process = processors.get(name)
+            return process(value) if process is not None and value is not None else value
+
+        results: tuple[Processor | None, ...] = ()
+        if isinstance(self.statement, ReturnsRows):
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.exported_columns
+            )
+        constants = {
+            name: processed(name, value)
+            for name, value in expanded.parameters.items()
+            if name not in required
+        }
+        if any(value is None for value in constants.values()):
+            # A column default SQLAlchemy would compute per execution: not supported.
+            missing = sorted(name for name, value in constants.items() if value is None)
+            raise ValueError(f"give every column of the statement; missing {missing}")
+        made = _Compiled(
+            sql=expanded.statement,
+            positional=tuple(expanded.positiontup) if expanded.positiontup else None,
+            given=tuple((name, processors.get(name)) for name in sorted(required)),
+            constants=constants,
+            results=results,
+        )
+        self._by_dialect[dialect.name] = made
+        return made
+
+    def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        compiled = self._compiled(conn.dialect)
+        values = dict(compiled.constants)
+        for name, process in compiled.given:
+            value = params[name]
+            values[name] = process(value) if process is not None and value is not None else value
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        bound = (
+            tuple(values[name] for name in compiled.positional)
+            if compiled.positional is not None
+            else values
+        )
+        try:
+            cursor.execute(compiled.sql, bound)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise _translated(conn, compiled.sql, bound, exc) from exc
+        return cursor
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        self._cursor(conn, params).close()
+
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once per row, in one driver call."""
+        compiled = self._compiled(conn.dialect)
+        batch = []
+        for params in rows:
+            values = dict(compiled.constants)
+            for name, process in compiled.given:
+                value = params[name]
+                values[name] = (
+                    process(value) if process is not None and value is not None else value
+                )
+            batch.append(
+                tuple(values[name] for name in compiled.positional)
+                if compiled.positional is not None
+                else values
+            )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(compiled.sql, batch)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _translated(conn, compiled.sql, batch, exc) from exc
+        finally:
+            cursor.close()
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row, its values converted by the columns' types, or None."""
+        cursor = self._cursor(conn, params)
+        row = cursor.fetchone()
+        cursor.close()
+        if row is None:
+            return None
+        processors = self._compiled(conn.dialect).results
+        return tuple(
+            process(value) if process is not None else value
+            for process, value in zip(processors, row, strict=True)
+        )
+
+    def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        row = self.first(conn, params)
+        return None if row is None else row[0]
+
+
+def returned_id(row: tuple[Any, ...] | None) -> int:
+    """The key an INSERT ... RETURNING id handed back."""
+    if row is None:
+        raise RuntimeError("the INSERT returned no key")
+    return int(row[0])
+
+
+def _translated(conn: Connection, sql: str, params: Any, exc: Exception) -> Exception:
+    """The driver's error as the SQLAlchemy exception (IntegrityError, OperationalError,
+    ...) that the rest of Threadline, with_retry() included, expects."""
+    return DBAPIError.instance(
+        sql,
+        params,
+        exc,
+        conn.dialect.loaded_dbapi.Error,
+        dialect=conn.dialect,
+        ismulti=isinstance(params, list),
+    )
