@@ -247,18 +247,27 @@ def _facts(
     return _Found(id=row[0], customer_id=row[1], status=row[2], resolved_at=row[3], owner_id=row[4])
 
 
-def _referenced_case(conn: Connection, inbound: Inbound) -> _Found | None:
-    if inbound.case_ref:
+def _referenced_case(conn: Connection, inbound: Inbound, customer_id: int) -> _Found | None:
+    """The case the contact names: by the messages it answers (an email's In-Reply-To and
+    References), else by a quoted case ref. A reference to another customer's case is
+    passed over for one to the sender's own; choose_case() never follows the former."""
+    candidates: list[_Found] = []
+    if inbound.references:
+        case_id = conn.execute(_CASE_BY_KEY, {"keys": list(inbound.references)}).scalar()
+        if case_id is not None:
+            found = _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
+            if found is not None:
+                candidates.append(found)
+    if inbound.case_ref and not any(c.customer_id == customer_id for c in candidates):
         case_id = parse_ref(inbound.case_ref)
         if case_id is not None:
             found = _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
             if found is not None:
-                return found
-    if inbound.references:
-        case_id = conn.execute(_CASE_BY_KEY, {"keys": list(inbound.references)}).scalar()
-        if case_id is not None:
-            return _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
-    return None
+                candidates.append(found)
+    for found in candidates:
+        if found.customer_id == customer_id:
+            return found
+    return candidates[0] if candidates else None
 
 
 def _first_line(text: str) -> str:
@@ -271,7 +280,7 @@ def _first_line(text: str) -> str:
 def _decide(unit: Unit, inbound: Inbound, sender: Sender) -> tuple[Decision, dict[int, _Found]]:
     """The threading decision, with what was read about the cases it considered."""
     conn = unit.conn
-    referenced = _referenced_case(conn, inbound)
+    referenced = _referenced_case(conn, inbound, sender.customer_id)
     open_case = last_done = None
     if not sender.created:  # a customer made a moment ago has no cases yet
         params = {"customer_id": sender.customer_id}
@@ -300,7 +309,7 @@ def _open_case(
             {
                 "customer_id": sender.customer_id,
                 "owner_id": None,
-                "team_id": None,
+                "team_id": inbound.team_id,
                 "status": CaseStatus.NEW,
                 "priority": Priority.NORMAL,
                 "topic": inbound.topic,
@@ -402,16 +411,12 @@ def _land(
             },
         )
     )
-    if inbound.thread_key and _THREAD_KEY_EXISTS.first(conn, {"key": inbound.thread_key}) is None:
-        _INSERT_THREAD_KEY.execute(
-            conn,
-            {
-                "key": inbound.thread_key,
-                "case_id": case_id,
-                "touch_id": touch_id,
-                "created_at": now,
-            },
-        )
+    keys = (inbound.thread_key, *inbound.more_thread_keys) if inbound.thread_key else ()
+    for key in keys:
+        if _THREAD_KEY_EXISTS.first(conn, {"key": key}) is None:
+            _INSERT_THREAD_KEY.execute(
+                conn, {"key": key, "case_id": case_id, "touch_id": touch_id, "created_at": now}
+            )
     touch = NewTouch(touch_id, case_id, inbound.channel, inbound.public, occurred_at, agent_id)
     switch = link_switch(unit, touch, previous, SwitchReason.CUSTOMER_CHOICE)
     if not created:

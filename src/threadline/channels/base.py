@@ -37,8 +37,10 @@ class Inbound:
     """One contact from a customer, normalised by its adapter.
 
     `thread_key` is this contact's own outside reference (an email Message-ID, a call
-    sid); `references` are keys it answers (In-Reply-To, References). `case_ref` is a
-    case ref the customer or an integration quoted, such as `TL-1042`."""
+    sid), `more_thread_keys` further keys that later contact may name (an Outlook
+    conversation); `references` are keys it answers (In-Reply-To, References). `case_ref`
+    is a case ref the customer or an integration quoted, such as `TL-1042`. `team_id` is
+    the team a new case goes to (the mailbox's or number's team)."""
 
     channel: Channel
     external_id: str
@@ -51,7 +53,9 @@ class Inbound:
     occurred_at: datetime | None = None
     case_ref: str | None = None
     thread_key: str | None = None
+    more_thread_keys: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
+    team_id: int | None = None
     topic: str | None = None
     attachments: tuple[IncomingFile, ...] = ()
     call: CallFigures | None = None
