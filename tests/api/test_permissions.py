@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from tests.api.conftest import Caller
 from tests.factories import receive_email
 from threadline.actions import Actor, Env, merge_customers
-from threadline.models import Base
+from threadline.channels.base import IncomingFile
+from threadline.models import Attachment, Base
 from threadline.permissions import Permission, allows
 from threadline.runtime import Runtime
 from threadline.vocabulary import Role
@@ -30,6 +31,8 @@ class World:
     other_id: int
     case_id: int
     merge_id: int
+    touch_id: int
+    attachment_id: int
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,18 @@ class Route:
     body: Callable[[World, Caller], dict[str, Any]] | None = None
     # Streams never end on their own: only the refusals are checked for them.
     streams: bool = False
+    query: str = ""  # a query string the route needs, e.g. "?q=lamp"
 
     def path(self, world: World) -> str:
-        return self.template.format(
-            customer_id=world.customer_id, case_id=world.case_id, merge_id=world.merge_id
+        return (
+            self.template.format(
+                customer_id=world.customer_id,
+                case_id=world.case_id,
+                merge_id=world.merge_id,
+                touch_id=world.touch_id,
+                attachment_id=world.attachment_id,
+            )
+            + self.query
         )
 
 
@@ -126,6 +137,9 @@ ROUTES = [
         Permission.MERGE_CUSTOMERS,
         lambda w, c: {"other_id": w.other_id},
     ),
+    Route("GET", "/api/v1/search", Permission.LOOK_UP_CUSTOMERS, query="?q=lamp"),
+    Route("GET", "/api/v1/attachments/{attachment_id}", Permission.READ_CASES),
+    Route("GET", "/api/v1/touches/{touch_id}/raw", Permission.READ_CASES),
     Route("GET", "/api/v1/events", ANY, streams=True),
     Route("DELETE", "/api/v1/session", ANY),
 ]
@@ -134,12 +148,17 @@ PUBLIC = {("POST", "/api/v1/session")}  # signing in needs no credentials
 
 @pytest.fixture
 def world(db: Session, env: Env) -> World:
-    ann = receive_email(db, env, "ann@example.com", "Where is my lamp?")
+    photo = IncomingFile("lamp.jpg", "image/jpeg", b"\xff\xd8 a photo of a lamp")
+    ann = receive_email(db, env, "ann@example.com", "Where is my lamp?", attachments=(photo,))
     other = receive_email(db, env, "ann.other@example.com", "Lamp again")
     kept = receive_email(db, env, "bo@example.com", "Hello").customer_id
     gone = receive_email(db, env, "bo@work.example", "Hello again").customer_id
     merge = merge_customers(db, env, Actor.system(), kept, gone)
-    return World(ann.customer_id, other.customer_id, ann.case_id, merge.id)
+    attachment_id = db.scalar(select(Attachment.id).where(Attachment.touch_id == ann.touch_id))
+    assert attachment_id is not None
+    return World(
+        ann.customer_id, other.customer_id, ann.case_id, merge.id, ann.touch_id, attachment_id
+    )
 
 
 def snapshot(runtime: Runtime) -> dict[str, int]:

@@ -59,13 +59,27 @@ def api_v1() -> APIRouter:
         cases,
         customers,
         events,
+        files,
         inbound,
         merges,
+        search,
         session,
     )
 
     router = APIRouter(prefix="/api/v1")
-    for module in (session, customers, merges, inbound, agents, cases, case_actions, events):
+    modules = (
+        session,
+        customers,
+        merges,
+        inbound,
+        agents,
+        cases,
+        case_actions,
+        files,
+        search,
+        events,
+    )
+    for module in modules:
         router.include_router(module.router)
     return router
 

@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    computed_field,
+)
 
 from threadline.api.keyset import MAX_ID
 from threadline.vocabulary import (
@@ -119,6 +127,10 @@ class AttachmentOut(Schema):
     size: int = Field(description="Bytes")
     inline: bool
 
+    @computed_field(description="Where to download the file (always as an attachment)")
+    def url(self) -> str:
+        return f"/api/v1/attachments/{self.id}"
+
 
 class TouchOut(Schema):
     id: int
@@ -142,6 +154,15 @@ class TouchOut(Schema):
     call: CallOut | None = Field(description="Null unless the touch is a call")
     outcome: str | None
     attachments: list[AttachmentOut]
+    quoted: str | None = Field(
+        default=None,
+        description="An email's quoted history and signature, cut off `text`: show folded",
+    )
+    has_raw: bool = Field(default=False, exclude=True)
+
+    @computed_field(description="The message as it arrived (email), to download")
+    def raw_url(self) -> str | None:
+        return f"/api/v1/touches/{self.id}/raw" if self.has_raw else None
 
 
 class ServiceLevelOut(Schema):

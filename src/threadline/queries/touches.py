@@ -68,6 +68,8 @@ class TouchFacts:
     call: CallFigures | None
     outcome: str | None
     attachments: tuple[AttachmentView, ...]
+    quoted: str | None = None  # an email's quoted history and signature, cut off its text
+    has_raw: bool = False  # the message as it arrived can be downloaded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +101,7 @@ def touch_select(scope: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             Touch.call_hold_seconds,
             Touch.call_talk_seconds,
             Touch.outcome,
+            Touch.meta,
             Touch.agent_id,
             Case.customer_id,
             Customer.name.label("customer_name"),
@@ -138,6 +141,7 @@ def _touch_row(row: Row[*tuple[Any, ...]], attachments: Sequence[AttachmentView]
         row.call_talk_seconds,
     )
     is_call = row.kind is TouchKind.CALL or any(f is not None for f in figures)
+    meta = row.meta if isinstance(row.meta, dict) else {}
     return TouchRow(
         id=row.id,
         case_id=row.case_id,
@@ -162,7 +166,13 @@ def _touch_row(row: Row[*tuple[Any, ...]], attachments: Sequence[AttachmentView]
         call=CallFigures(*figures) if is_call else None,
         outcome=row.outcome,
         attachments=tuple(attachments),
+        quoted=_text_or_none(meta.get("quoted")),
+        has_raw="mail_id" in meta and row.kind is not TouchKind.EVENT,
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _attachments(db: Session, touch_ids: list[int]) -> dict[int, list[AttachmentView]]:
