@@ -57,7 +57,7 @@ class Received:
 def _cleaned(inbound: Inbound) -> Inbound:
     if "\x00" in inbound.external_id:
         raise InvalidInput("external_id contains a NUL character")
-    changes = {
+    changes: dict[str, Any] = {
         name: cleaned
         for name, given, cleaned in (
             ("text", inbound.text, clean(inbound.text)),

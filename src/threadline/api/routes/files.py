@@ -5,7 +5,7 @@ could otherwise run script with the desk's cookies)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path
@@ -22,7 +22,9 @@ from threadline.queries.files import StoredFile, attachment_file, raw_message_fi
 router = APIRouter(tags=["cases"])
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
-FILE_RESPONSE = {200: {"content": {"application/octet-stream": {}}, "description": "The file"}}
+FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file"}
+}
 
 
 def _disposition(filename: str) -> str:
