@@ -6,18 +6,22 @@ import secrets
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 from sqlalchemy import func, select
 
 from threadline import __version__
 from threadline.actions import Actor, NewAgent, create_agent, create_token
-from threadline.errors import ThreadlineError
+from threadline.errors import ConfigurationError, ThreadlineError
 from threadline.migrate import upgrade
 from threadline.models import Agent
 from threadline.runtime import Runtime
 from threadline.vocabulary import Role
+
+if TYPE_CHECKING:
+    from threadline.channels.email.smtp_server import SmtpListener
+    from threadline.worker import BackgroundWorker
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -153,7 +157,11 @@ def demo(reset: bool, host: str, port: int, no_serve: bool) -> None:
     if no_serve:
         return
     click.echo(f"\nThreadline demo on http://{host}:{port}/  sign in as {login}")
-    _serve(runtime, host, port)
+    background = _start_worker(runtime)
+    try:
+        _serve(runtime, host, port)
+    finally:
+        background.stop()
 
 
 @main.command()
@@ -165,7 +173,15 @@ def demo(reset: bool, host: str, port: int, no_serve: bool) -> None:
 def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
     """Serve the desk and the API."""
     runtime = Runtime.start()
-    _serve(runtime, host, port)
+    listener = None if no_smtp else _start_smtp(runtime)
+    background = None if no_worker else _start_worker(runtime)
+    try:
+        _serve(runtime, host, port)
+    finally:
+        if background is not None:
+            background.stop()
+        if listener is not None:
+            listener.stop()
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
@@ -197,21 +213,84 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
     )
 
 
-def _not_yet(name: str, issue: str) -> None:
-    click.echo(f"error: `threadline {name}` is not built yet ({issue})", err=True)
-    sys.exit(2)
+def _start_worker(runtime: Runtime) -> BackgroundWorker:
+    """The worker on a background thread of this process (one-process mode)."""
+    from threadline.worker import BackgroundWorker, Worker, new_worker_id, senders_from_settings
+
+    worker = Worker(runtime, new_worker_id(), senders_from_settings(runtime.settings))
+    return BackgroundWorker(worker).start()
 
 
 @main.command()
+@_friendly
 def worker() -> None:
-    """Outbound delivery, service-level sweeps and mailbox polling."""
-    _not_yet("worker", "outbound delivery arrives with the channel issues")
+    """Outbound delivery, service-level sweeps and mailbox polling, until SIGTERM or
+    SIGINT. Any number may run against one PostgreSQL database."""
+    import logging
+    import signal
+    import threading
+    from types import FrameType
+
+    from threadline.worker import Worker, new_worker_id, senders_from_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = Runtime.start()
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        Worker(runtime, new_worker_id(), senders_from_settings(runtime.settings)).run_forever(stop)
+    finally:
+        runtime.close()
+
+
+def _start_smtp(runtime: Runtime) -> SmtpListener:
+    """The inbound SMTP listener on THREADLINE_SMTP_LISTEN, started."""
+    from threadline.channels.email.smtp_server import SmtpListener
+
+    listener = SmtpListener(runtime)
+    try:
+        listener.start()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen for SMTP on {runtime.settings.smtp_listen}: {exc.strerror or exc}"
+        ) from None
+    return listener
 
 
 @main.command()
+@_friendly
 def smtp() -> None:
-    """The inbound SMTP listener alone."""
-    _not_yet("smtp", "the email issue")
+    """The inbound SMTP listener alone, until SIGTERM or SIGINT."""
+    import logging
+    import signal
+    import threading
+    from types import FrameType
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # aiosmtpd logs every command line at INFO; our own lines say what matters.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    runtime = Runtime.start()
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        listener = _start_smtp(runtime)
+        click.echo(f"SMTP listener on {listener.host}:{listener.port}", err=True)
+        try:
+            stop.wait()
+        finally:
+            listener.stop()
+    finally:
+        runtime.close()
 
 
 @main.group()
@@ -221,8 +300,20 @@ def mailboxes() -> None:
 
 @mailboxes.command("add")
 @click.argument("address")
-@click.option("--team")
-@click.option("--imap-url")
+@click.option("--team", help="The team whose cases this mail opens.")
+@click.option("--imap-url", help="Also poll this mailbox: imaps://user:pass@host:993/INBOX")
+@_friendly
 def mailboxes_add(address: str, team: str | None, imap_url: str | None) -> None:
-    """Add a support address."""
-    _not_yet("mailboxes add", "the email issue")
+    """Add a support address: mail to it over SMTP is accepted."""
+    from threadline.actions.mailboxes import add_mailbox
+
+    runtime = Runtime.start()
+    try:
+        with runtime.db.session() as db:
+            mailbox = add_mailbox(
+                db, runtime.env, Actor.system(), address, team=team, imap_url=imap_url
+            )
+    finally:
+        runtime.close()
+    polled = " (polled over IMAP)" if mailbox.imap_url else ""
+    click.echo(f"mailbox {mailbox.id} added: {mailbox.address}{polled}")

@@ -34,8 +34,14 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("./var")
     smtp_listen: str = "127.0.0.1:2525"
+    # The largest message the SMTP listener takes (advertised as SIZE); Base64 makes
+    # attachments about 37 % larger than the files themselves.
+    smtp_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     smtp_relay_url: str | None = Field(default=None, repr=False)
     mail_domain: str = "threadline.localhost"
+    # /readyz answers 503 once a message due for sending has waited this long: a stopped
+    # worker or a stuck outbox is noticed at once, not when a customer complains.
+    outbox_stale_seconds: int = Field(default=600, gt=0)
     default_region: str = "GB"
     reopen_window_hours: float = Field(default=72.0, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

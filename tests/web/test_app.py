@@ -31,7 +31,7 @@ def test_healthz(client: TestClient) -> None:
 def test_readyz_when_the_database_answers(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json()["status"] == "ready"  # with the outbox's figures beside it
 
 
 @pytest.mark.parametrize(

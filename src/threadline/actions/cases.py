@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
+from threadline.actions.email_replies import email_threading, keep_thread_key
 from threadline.actions.text import clean
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
@@ -160,6 +161,9 @@ def reply(
             public = bool(previous and previous.channel is chosen and previous.public)
         if public and chosen is not Channel.X:
             raise InvalidInput(f"replies on {chosen.label} are private")
+        # Email threading is fixed now, not at sending: a resend carries the same
+        # Message-ID, and the customer's answer threads even before the reply has left.
+        mail = email_threading(unit, case.id) if chosen is Channel.EMAIL else None
         touch = Touch(
             case_id=case.id,
             channel=chosen,
@@ -173,19 +177,24 @@ def reply(
             occurred_at=unit.now,
             created_at=unit.now,
             delivery=Delivery.QUEUED,
+            meta=mail.touch_meta() if mail else {},
         )
         db.add(touch)
         db.flush()
+        payload = {
+            "to": {"kind": identity.kind.value, "value": identity.value},
+            "text": text,
+            "subject": case.subject,
+            "case_ref": case.ref,
+            "public": public,
+        }
+        if mail is not None:
+            payload |= mail.payload() | {"date": unit.now.isoformat()}
+            keep_thread_key(unit, case.id, touch.id, mail.message_id)
         outbox = OutboxMessage(
             touch_id=touch.id,
             channel=chosen,
-            payload={
-                "to": {"kind": identity.kind.value, "value": identity.value},
-                "text": text,
-                "subject": case.subject,
-                "case_ref": case.ref,
-                "public": public,
-            },
+            payload=payload,
             next_attempt_at=unit.now,
             created_at=unit.now,
         )

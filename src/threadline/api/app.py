@@ -16,6 +16,7 @@ from threadline.api import RuntimeDep, observability
 from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
+from threadline.queries.outbox import OutboxFigures, outbox_figures
 from threadline.runtime import Runtime
 from threadline.web.pages import router as pages_router
 from threadline.web.templating import STATIC_DIR, error_page
@@ -34,21 +35,56 @@ async def healthz() -> dict[str, str]:
 
 @health.get(
     "/readyz",
-    responses={503: {"description": "The database does not answer"}},
+    responses={
+        503: {"description": "The database does not answer"},
+    },
 )
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Readiness: the database answers a query."""
+    """Readiness: the database answers a query. The answer shows the outbox (`depth`,
+    `oldest_seconds`, `overdue_seconds`, `held`) and warns when a message due for sending
+    has waited longer than THREADLINE_OUTBOX_STALE_SECONDS: a stopped worker is noticed
+    at once (messages backing off from a provider outage are not due, so they do not
+    count)."""
     try:
         # A reading session: on SQLite the writing engine would BEGIN IMMEDIATE and queue
         # behind real writers just to say hello.
         with runtime.db.reading() as session:
             session.execute(text("SELECT 1"))
+            figures = outbox_figures(session, runtime.env.clock.now())
     except SQLAlchemyError as exc:
         logger.warning("readiness check failed: %s", exc)
         return JSONResponse(
             error_body("unavailable", "the database does not answer"), status_code=503
         )
-    return JSONResponse({"status": "ready"})
+    outbox = {
+        "depth": figures.depth,
+        "oldest_seconds": round(figures.oldest_seconds, 3),
+        "overdue_seconds": round(figures.overdue_seconds, 3),
+        "held": figures.held,
+    }
+    limit = runtime.settings.outbox_stale_seconds
+    if figures.overdue_seconds > limit:
+        # Still ready: this process serves the desk and takes inbound messages fine, and
+        # answering 503 would make every load balancer drop every web process because
+        # one worker stopped. The warning (and the overdue gauge in /metrics, which
+        # alerting watches) is how a stopped worker is noticed.
+        message = (
+            f"the outbox is stale: a message due for sending has waited "
+            f"{int(figures.overdue_seconds)} s (limit {limit} s); is a worker running?"
+        )
+        logger.warning("readiness: %s", message)
+        return JSONResponse({"status": "ready", "warnings": [message], "outbox": outbox})
+    return JSONResponse({"status": "ready", "outbox": outbox})
+
+
+def _watch_outbox(runtime: Runtime) -> None:
+    """/metrics reads the outbox gauges from the database at each scrape."""
+
+    def read() -> OutboxFigures:
+        with runtime.db.reading() as session:
+            return outbox_figures(session, runtime.env.clock.now())
+
+    runtime.env.metrics.watch_outbox(read)
 
 
 def api_v1() -> APIRouter:
@@ -91,6 +127,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         summary="One customer, one thread, whatever the channel.",
     )
     app.state.runtime = runtime
+    _watch_outbox(runtime)
     install_error_handlers(app, html=error_page)
     app.include_router(health)
     app.include_router(observability.router)
