@@ -157,11 +157,17 @@ def demo(reset: bool, host: str, port: int, no_serve: bool) -> None:
     if no_serve:
         return
     click.echo(f"\nThreadline demo on http://{host}:{port}/  sign in as {login}")
+    listener = _start_smtp(runtime)
+    click.echo(
+        f"mail to help@harbourandvine.example over SMTP at {runtime.settings.smtp_listen} "
+        "lands on the desk"
+    )
     background = _start_worker(runtime)
     try:
         _serve(runtime, host, port)
     finally:
         background.stop()
+        listener.stop()
 
 
 @main.command()
@@ -215,9 +221,20 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
 
 def _start_worker(runtime: Runtime) -> BackgroundWorker:
     """The worker on a background thread of this process (one-process mode)."""
-    from threadline.worker import BackgroundWorker, Worker, new_worker_id, senders_from_settings
+    from threadline.worker import (
+        BackgroundWorker,
+        Worker,
+        new_worker_id,
+        senders_from_settings,
+        standard_jobs,
+    )
 
-    worker = Worker(runtime, new_worker_id(), senders_from_settings(runtime.settings))
+    worker = Worker(
+        runtime,
+        new_worker_id(),
+        senders_from_settings(runtime.settings),
+        jobs=standard_jobs(),
+    )
     return BackgroundWorker(worker).start()
 
 
@@ -231,7 +248,7 @@ def worker() -> None:
     import threading
     from types import FrameType
 
-    from threadline.worker import Worker, new_worker_id, senders_from_settings
+    from threadline.worker import Worker, new_worker_id, senders_from_settings, standard_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = Runtime.start()
@@ -243,7 +260,12 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        Worker(runtime, new_worker_id(), senders_from_settings(runtime.settings)).run_forever(stop)
+        Worker(
+            runtime,
+            new_worker_id(),
+            senders_from_settings(runtime.settings),
+            jobs=standard_jobs(),
+        ).run_forever(stop)
     finally:
         runtime.close()
 

@@ -55,6 +55,10 @@ POLL_SECONDS = 2.0
 _TICK = 0.25
 
 
+MAIL_POLL_SECONDS = 20.0
+MAIL_RETRY_SECONDS = 60.0
+
+
 def new_worker_id() -> str:
     """Unique per process and start: host, pid and a random suffix."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -70,6 +74,38 @@ def senders_from_settings(settings: Settings) -> dict[Channel, Sender]:
             settings.smtp_relay_url, mail_domain=settings.mail_domain
         )
     return senders
+
+
+def poll_mailboxes(runtime: Runtime) -> int:
+    """One pass over every mailbox with an IMAP URL; a mailbox that fails is recorded
+    on it (imap_error) and the others go on. Answers how many messages were stored."""
+    from threadline.channels.email.imap_poll import poll_mailbox
+    from threadline.queries.mail import polled_mailbox_ids
+
+    with runtime.db.reading() as read:
+        mailbox_ids = polled_mailbox_ids(read)
+    stored = 0
+    for mailbox_id in mailbox_ids:
+        try:
+            stored += poll_mailbox(runtime, mailbox_id)
+        except Exception:
+            log.warning("mailbox %s: poll failed", mailbox_id, exc_info=True)
+    return stored
+
+
+def retry_stored_mail(runtime: Runtime) -> int:
+    """Mail stored but not processed (a process stopped in between) or failed, again."""
+    from threadline.channels.email.intake import retry_stored
+
+    return retry_stored(runtime)
+
+
+def standard_jobs() -> tuple[Job, ...]:
+    """What every worker does besides delivering, one worker at a time per job."""
+    return (
+        Job("mail:poll", MAIL_POLL_SECONDS, poll_mailboxes),
+        Job("mail:retry", MAIL_RETRY_SECONDS, retry_stored_mail),
+    )
 
 
 @dataclass(frozen=True)

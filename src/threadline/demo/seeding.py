@@ -13,9 +13,11 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from threadline.actions import Actor, Env, NewAgent, create_agent, create_customer, set_presence
+from threadline.actions.mailboxes import add_mailbox
 from threadline.clock import FrozenClock
 from threadline.demo.data import (
     ADMIN_EMAIL,
+    CONTACT_CENTRE,
     DEMO_PASSWORD,
     HISTORY,
     MAX_CUSTOMERS,
@@ -24,6 +26,7 @@ from threadline.demo.data import (
     SPEND,
     SPEND_FACTOR,
     STAGES,
+    TRADE_DESK,
 )
 from threadline.demo.people import STAFF, Person, Pool, new_person, staff_email
 from threadline.demo.scheduler import Story, run
@@ -71,12 +74,23 @@ def seed(db: Session, env: Env, *, customers: int = 300, seed: int = 7) -> DemoS
     clock = FrozenClock(start - timedelta(days=3 * 365))
     rng = random.Random(seed)
     w = _hire_staff(db, dataclasses.replace(env, clock=clock), clock, rng)
+    _open_mailboxes(w)
     people = _sign_up_customers(w, customers, start)
     _clock_in(w, final=False)
     run(w, _lives(w, people, start, end), end)
     clock.set(end)
     _clock_in(w, final=True)
     return summarise(db, created=True)
+
+
+# The shop's support addresses: mail sent to them over SMTP (THREADLINE_SMTP_LISTEN)
+# lands on the desk like any customer's mail.
+MAILBOXES = ((staff_email("help"), CONTACT_CENTRE), (staff_email("trade"), TRADE_DESK))
+
+
+def _open_mailboxes(w: World) -> None:
+    for address, team in MAILBOXES:
+        add_mailbox(w.db, w.env, Actor.system(), address, team=team, imap_url=None)
 
 
 def _hire_staff(db: Session, env: Env, clock: FrozenClock, rng: random.Random) -> World:

@@ -208,3 +208,35 @@ def test_idle_loop_picks_up_new_mail_and_stops_when_told(
         thread.join(timeout=5)
     assert not thread.is_alive()
     assert position(runtime, mailbox.id).imap_last_uid == 2
+
+
+def test_workers_poll_mailboxes_one_at_a_time_and_the_mail_becomes_cases(
+    runtime: Runtime, mailbox: Mailbox, imap_folder: ImapFolder
+) -> None:
+    from threadline.leases import holder_of
+    from threadline.models import Case, Touch
+    from threadline.worker import Worker, standard_jobs
+
+    imap_folder.append(message(1), message(2))
+    first = Worker(runtime, "w1", {}, jobs=standard_jobs())
+    second = Worker(runtime, "w2", {}, jobs=standard_jobs())
+    first.run_forever(_stopped_after_one_round())
+    second.run_forever(_stopped_after_one_round())  # the lease is w1's for this period
+    with runtime.db.reading() as db:
+        rows = db.scalars(select(InboundMail)).all()
+        touches = db.scalars(select(Touch)).all()
+        cases = db.scalars(select(Case)).all()
+        holder = holder_of(db, runtime.env, "job:mail:poll")
+    assert holder == "w1"
+    assert len(rows) == 2 and len(touches) == 2 and len(cases) == 1
+    assert sorted(t.text for t in touches) == [
+        "Please help with number 1.",
+        "Please help with number 2.",
+    ]
+
+
+def _stopped_after_one_round() -> threading.Event:
+    """A stop signal a round's wait will find set: run_forever does one round."""
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    return stop
