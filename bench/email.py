@@ -1,6 +1,7 @@
 """Email through the front door: BENCH_EMAIL_N messages (5,000; 500 with --quick) sent
-over real SMTP on loopback by 8 concurrent senders to the SMTP listener, which stores each
-message before answering 250 and then processes it into a touch.
+over real SMTP on loopback by 8 concurrent senders (processes of their own, as other mail
+servers would be) to the SMTP listener, which stores each message before answering 250
+and then processes it into a touch.
 
 The traffic: 60% of messages start a thread from a new customer, 40% answer that
 customer's previous message (In-Reply-To and References, as mail clients write them);
@@ -15,16 +16,17 @@ run. Target: >= 300 messages/s end to end on SQLite in one process."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import resource
 import smtplib
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from multiprocessing.queues import Queue
 
 from sqlalchemy import func, select
 
@@ -122,13 +124,15 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _send_lane(host: str, port: int, lane: list[Outgoing], errors: list[str]) -> None:
+def _send_lane(host: str, port: int, lane: list[Outgoing], errors: Queue[str]) -> None:
+    """One sender: a process of its own, as a mail server would be, so that the senders
+    do not compete with the listener for this process's interpreter lock."""
     try:
         with smtplib.SMTP(host, port, timeout=60) as client:
             for item in lane:
                 client.sendmail(item.sender, [SUPPORT], item.raw)
     except (smtplib.SMTPException, OSError) as exc:
-        errors.append(f"{type(exc).__name__}: {exc}")
+        errors.put(f"{type(exc).__name__}: {exc}")
 
 
 def _finished(runtime: Runtime) -> int:
@@ -148,19 +152,22 @@ def _one_run(runtime: Runtime, lanes: list[list[Outgoing]], count: int) -> Run:
         add_mailbox(db, runtime.env, Actor.system(), SUPPORT, team=None, imap_url=None)
     rss_before = _rss_mib()
     with SmtpListener(runtime, listen="127.0.0.1:0") as listener:
-        errors: list[str] = []
-        threads = [
-            threading.Thread(target=_send_lane, args=(listener.host, listener.port, lane, errors))
+        forking = multiprocessing.get_context("fork")
+        errors: Queue[str] = forking.Queue()
+        senders = [
+            forking.Process(target=_send_lane, args=(listener.host, listener.port, lane, errors))
             for lane in lanes
         ]
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
         accepted_at = time.perf_counter()
-        if errors:
-            raise RuntimeError(f"senders failed: {errors[:3]}")
+        if not errors.empty() or any(sender.exitcode for sender in senders):
+            raise RuntimeError(
+                f"senders failed: {errors.get(timeout=1) if not errors.empty() else 'exit status'}"
+            )
         deadline = accepted_at + 600
         while _finished(runtime) < count:
             if time.perf_counter() > deadline:

@@ -223,3 +223,14 @@ class OutboxState(Labelled):
     SENT = "sent"
     FAILED = "failed"
     HELD = "held"
+
+
+class ClockKind(Labelled):
+    """What a service-level clock measures. `answer` is how long a call or chat waits for a
+    person to pick up; `hold` is the longest single hold on a call."""
+
+    ANSWER = "answer"
+    FIRST_REPLY = "first_reply"
+    NEXT_REPLY = "next_reply"
+    HOLD = "hold"
+    RESOLUTION = "resolution"
