@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,9 +41,18 @@ class Case(Base):
         Index(None, "customer_id", "status"),
         Index(None, "owner_id", "status"),
         Index(None, "status", "updated_at"),
-        # The inbox: one owner's cases, or the unowned ones, in (updated_at, id) order,
-        # read from the index instead of sorted per request (bench/api.py).
+        # The inbox: one owner's cases, or the unowned ones, in (updated_at, id) order
+        # read from an index instead of sorted per request (bench/api.py). SQLite uses
+        # the first for both. PostgreSQL takes no order from an index after an
+        # `owner_id IS NULL` condition, hence the second, of the unowned cases only.
         Index(None, "owner_id", "updated_at", "id"),
+        Index(
+            "ix_cases_unowned_updated_at_id",
+            "updated_at",
+            "id",
+            sqlite_where=text("owner_id IS NULL"),
+            postgresql_where=text("owner_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
