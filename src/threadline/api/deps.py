@@ -52,16 +52,22 @@ ReadDep = Annotated[ReadSession, Depends(read_session, scope="function")]
 SessionDep = Annotated[Session, Depends(write_session, scope="function")]
 
 
-def current_principal(request: Request, runtime: RuntimeDep, db: ReadDep) -> Principal:
+def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """A bearer token, or the desk's session cookie with its CSRF header on every request
     that changes something. The look-up reads only, so that on SQLite a GET never
-    queues behind writers."""
+    queues behind writers.
+
+    Its session is its own and is closed before the handler runs: a request never holds
+    two pooled connections at once. (When it did, enough concurrent requests each held
+    one connection while waiting for a second, and PostgreSQL's pool ran dry for 30 s;
+    bench/api.py found it.)"""
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if authorization:
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
-        principal, note_use = token_principal(db, runtime.env, credentials.strip())
+        with runtime.db.reading() as db:
+            principal, note_use = token_principal(db, runtime.env, credentials.strip())
         if note_use is not None:
             with runtime.db.session() as writing:
                 record_token_use(writing, runtime.env, note_use)
@@ -69,7 +75,8 @@ def current_principal(request: Request, runtime: RuntimeDep, db: ReadDep) -> Pri
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthorized("sign in, or send Authorization: Bearer <token>")
-    principal = session_principal(db, runtime.env, cookie)
+    with runtime.db.reading() as db:
+        principal = session_principal(db, runtime.env, cookie)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
