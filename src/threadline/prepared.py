@@ -35,6 +35,20 @@ class _Compiled:
     constants: dict[str, Any]  # values written into the statement (LIMIT 1, IN lists)
     results: tuple[Processor | None, ...]
 
+    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver's parameters for one execution: the caller's values converted by
+        their columns' types, with the constants, in the driver's paramstyle."""
+        values = dict(self.constants)
+        for name, process in self.given:
+            values[name] = _processed(process, params[name])
+        if self.positional is not None:
+            return tuple(values[name] for name in self.positional)
+        return values
+
+
+def _processed(process: Processor | None, value: Any) -> Any:
+    return process(value) if process is not None and value is not None else value
+
 
 class Prepared:
     """One statement, compiled lazily for each dialect it meets."""
@@ -61,10 +75,6 @@ class Prepared:
             for name, bind in compiled.binds.items()
         } | dict(expanded.processors)
 
-        def processed(name: str, value: Any) -> Any:
-            process = processors.get(name)
-            return process(value) if process is not None and value is not None else value
-
         results: tuple[Processor | None, ...] = ()
         if isinstance(self.statement, ReturnsRows):
             results = tuple(
@@ -72,7 +82,7 @@ class Prepared:
                 for column in self.statement.exported_columns
             )
         constants = {
-            name: processed(name, value)
+            name: _processed(processors.get(name), value)
             for name, value in expanded.parameters.items()
             if name not in required
         }
@@ -92,16 +102,8 @@ class Prepared:
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._compiled(conn.dialect)
-        values = dict(compiled.constants)
-        for name, process in compiled.given:
-            value = params[name]
-            values[name] = process(value) if process is not None and value is not None else value
+        bound = compiled.bind(params)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        bound = (
-            tuple(values[name] for name in compiled.positional)
-            if compiled.positional is not None
-            else values
-        )
         try:
             cursor.execute(compiled.sql, bound)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -115,19 +117,7 @@ class Prepared:
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The statement once per row, in one driver call."""
         compiled = self._compiled(conn.dialect)
-        batch = []
-        for params in rows:
-            values = dict(compiled.constants)
-            for name, process in compiled.given:
-                value = params[name]
-                values[name] = (
-                    process(value) if process is not None and value is not None else value
-                )
-            batch.append(
-                tuple(values[name] for name in compiled.positional)
-                if compiled.positional is not None
-                else values
-            )
+        batch = [compiled.bind(params) for params in rows]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(compiled.sql, batch)

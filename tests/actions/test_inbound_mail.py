@@ -243,7 +243,7 @@ def test_our_own_mail_coming_back_is_ignored(db: Session, env: Env, mailbox_id: 
 def test_a_forward_from_an_agent_is_the_customer_s_mail(
     db: Session, env: Env, mailbox_id: int
 ) -> None:
-    staff = agent(db, env, email="kim@shop.example")
+    agent(db, env, email="kim@shop.example")
     forward = mail(
         sender="Kim <kim@shop.example>",
         subject="Fwd: broken kettle",
@@ -260,7 +260,6 @@ def test_a_forward_from_an_agent_is_the_customer_s_mail(
     assert case is not None
     touch = touches_of(db, case.id)[0]
     assert touch.meta["forwarded_by"] == "kim@shop.example"
-    assert staff.email == "kim@shop.example"
     identity = db.get(Identity, touch.identity_id)
     assert identity is not None and identity.value == "carla@example.net"
 

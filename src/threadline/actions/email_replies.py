@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from threadline.actions.base import Unit
-from threadline.channels.email.outgoing import angled_id, bare_id, new_message_id
+from threadline.channels.email.outgoing import (
+    angled_id,
+    bare_id,
+    email_thread_key,
+    new_message_id,
+)
 from threadline.models import ThreadKey, Touch
 from threadline.vocabulary import Channel, Direction
 
@@ -117,7 +122,7 @@ def keep_thread_key(unit: Unit, case_id: int, touch_id: int, message_id: str) ->
     References up by."""
     unit.conn.execute(
         insert(ThreadKey).values(
-            key=f"email:{bare_id(message_id)}",
+            key=email_thread_key(message_id),
             case_id=case_id,
             touch_id=touch_id,
             created_at=unit.now,

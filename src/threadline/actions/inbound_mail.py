@@ -26,11 +26,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from threadline.actions.base import Actor, Env, action, unit_of_work
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.inbound import receive
 from threadline.actions.outbox import record_delivery_report
 from threadline.actions.text import clean
 from threadline.channels.base import IdentityRef, Inbound, IncomingFile
+from threadline.channels.email.outgoing import email_thread_key as email_key
 from threadline.channels.email.parse import case_ref_in_subject, parse_mail
 from threadline.channels.email.parsed import Address, MailKind, ParsedMail
 from threadline.errors import InvalidInput, NotFound
@@ -73,11 +74,6 @@ class _Stored:
     mail_from: str
     mailbox_address: str | None
     team_id: int | None
-
-
-def email_key(message_id: str) -> str:
-    """The thread key of a Message-ID (without angle brackets)."""
-    return f"email:{message_id}"
 
 
 @action
@@ -129,7 +125,6 @@ def _from_a_person(db: Session, env: Env, stored: _Stored, parsed: ParsedMail) -
     sender = parsed.sender
     forwarded_by: str | None = None
     if sender is not None and _is_agent(db, sender.address):
-        db.rollback()
         if parsed.forwarded_from is None:
             return _finish(
                 db,
@@ -359,13 +354,7 @@ def _record_event(
         )
         db.add(touch)
         db.flush()
-        mail = db.get(InboundMail, stored.id, with_for_update=True, populate_existing=True)
-        if mail is None:
-            raise NotFound(f"inbound mail {stored.id} does not exist")
-        mail.state = MailState.PROCESSED
-        mail.touch_id = touch.id
-        mail.reason = clean(f"{kind}: {why}")[:2000]
-        mail.processed_at = unit.now
+        reason = _mark(unit, stored.id, MailState.PROCESSED, touch.id, f"{kind}: {why}")
         unit.audit("mail.recorded", "case", case_id, mail_id=stored.id, kind=kind)
         unit.emit(
             "touch.created",
@@ -375,7 +364,7 @@ def _record_event(
             channel=Channel.EMAIL.value,
             direction=Direction.IN.value,
         )
-        return MailOutcome(stored.id, MailState.PROCESSED, touch.id, case_id, mail.reason)
+        return MailOutcome(stored.id, MailState.PROCESSED, touch.id, case_id, reason)
 
 
 def _finish(
@@ -390,14 +379,22 @@ def _finish(
 ) -> MailOutcome:
     """Record how the message ended: processed into a touch, or ignored with why."""
     with unit_of_work(db, env, Actor.channel("email")) as unit:
-        mail = db.get(InboundMail, mail_id, with_for_update=True, populate_existing=True)
-        if mail is None:
-            raise NotFound(f"inbound mail {mail_id} does not exist")
-        mail.state = state
-        mail.touch_id = touch_id
-        mail.reason = clean(reason)[:2000] if reason else None
-        mail.processed_at = unit.now
-        unit.audit("mail." + state.value, "inbound_mail", mail_id, reason=mail.reason)
+        recorded = _mark(unit, mail_id, state, touch_id, reason)
+        unit.audit("mail." + state.value, "inbound_mail", mail_id, reason=recorded)
     if state is MailState.IGNORED:
         log.info("inbound mail %s ignored: %s", mail_id, reason)
-    return MailOutcome(mail_id, state, touch_id, case_id, mail.reason)
+    return MailOutcome(mail_id, state, touch_id, case_id, recorded)
+
+
+def _mark(
+    unit: Unit, mail_id: int, state: MailState, touch_id: int | None, reason: str | None
+) -> str | None:
+    """Record on the stored message how it ended; answers the reason as stored."""
+    mail = unit.db.get(InboundMail, mail_id, with_for_update=True, populate_existing=True)
+    if mail is None:
+        raise NotFound(f"inbound mail {mail_id} does not exist")
+    mail.state = state
+    mail.touch_id = touch_id
+    mail.reason = clean(reason)[:2000] if reason else None
+    mail.processed_at = unit.now
+    return mail.reason

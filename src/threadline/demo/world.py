@@ -22,6 +22,7 @@ from threadline.actions import (
     switch_channel,
 )
 from threadline.channels.base import CallFigures, IdentityRef, Inbound, IncomingFile
+from threadline.channels.email.outgoing import email_thread_key
 from threadline.clock import FrozenClock
 from threadline.demo.data import ITEMS, SHOP
 from threadline.demo.people import Person, Pool
@@ -94,7 +95,7 @@ class World:
             Inbound(
                 channel=channel,
                 external_id=external_id,
-                thread_key=f"email:{external_id}" if channel is Channel.EMAIL else None,
+                thread_key=email_thread_key(external_id) if channel is Channel.EMAIL else None,
                 sender=sender or person.sender(channel),
                 text=text,
                 subject=subject,

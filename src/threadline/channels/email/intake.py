@@ -15,6 +15,7 @@ from email.utils import parseaddr
 
 from threadline.actions.inbound_mail import MailOutcome, process_mail
 from threadline.actions.mailboxes import record_mail_failure, store_mail
+from threadline.channels.email.headers import normalise_message_id
 from threadline.queries.mail import mail_to_retry
 from threadline.runtime import Runtime
 
@@ -27,7 +28,6 @@ MAX_ATTEMPTS = 5
 RETRY_GRACE = timedelta(seconds=60)
 # Where the headers are looked for when a message has no blank line after them.
 _HEADER_SCAN = 256 * 1024
-_ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 
 
 def _headers(raw: bytes) -> Message | None:
@@ -50,11 +50,7 @@ def message_id_of(raw: bytes) -> str | None:
     value = headers.get("Message-ID") if headers is not None else None
     if value is None:
         return None
-    text = "".join(str(value).split())
-    found = _ANGLE_ID.search(text)
-    if found:
-        return found.group(1)
-    return text.strip("<>")[:998] or None
+    return normalise_message_id(str(value))
 
 
 def sender_of(raw: bytes) -> str:

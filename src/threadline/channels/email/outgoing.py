@@ -48,6 +48,12 @@ def bare_id(message_id: str) -> str:
     return message_id.strip().strip("<>").strip()
 
 
+def email_thread_key(message_id: str) -> str:
+    """The thread key a Message-ID is stored under (`email:<id without brackets>`): what
+    receive() looks a mail's In-Reply-To and References up by, for mail in and out."""
+    return f"email:{bare_id(message_id)}"
+
+
 def angled_id(message_id: str) -> str:
     return f"<{bare_id(message_id)}>"
 
