@@ -24,6 +24,7 @@ from threadline.files import FileStore
 from threadline.metrics import Metrics
 from threadline.models import AuditEntry
 from threadline.prepared import Prepared
+from threadline.service_levels.book import BookCache
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -43,6 +44,8 @@ class Env:
     bus: EventBus
     files: FileStore
     metrics: Metrics = field(default_factory=Metrics)
+    # The service-level policies and calendars in force, re-read every few seconds.
+    book: BookCache = field(default_factory=BookCache)
 
     @classmethod
     def build(

@@ -16,17 +16,20 @@ from threadline.models.customers import Customer, Identity, Merge, Segment
 from threadline.models.mail import InboundMail, Lease, Mailbox
 from threadline.models.operations import AuditEntry, OutboxMessage
 from threadline.models.people import Agent, ApiToken, Team, agent_teams
+from threadline.models.service_levels import Calendar, Clock, ServicePolicy
 
 __all__ = [
     "Agent",
     "AgentSession",
     "ApiToken",
     "Attachment",
+    "Calendar",
     "AuditEntry",
     "Base",
     "Case",
     "CaseTag",
     "ChannelSwitch",
+    "Clock",
     "Customer",
     "Identity",
     "InboundMail",
@@ -35,6 +38,7 @@ __all__ = [
     "Merge",
     "OutboxMessage",
     "Segment",
+    "ServicePolicy",
     "SignInAttempt",
     "Team",
     "ThreadKey",

@@ -53,6 +53,15 @@ class Case(Base):
             sqlite_where=text("owner_id IS NULL"),
             postgresql_where=text("owner_id IS NULL"),
         ),
+        # The inbox by due time (sort=due, sla=breached|due_soon), the same two ways.
+        Index(None, "owner_id", "due_at", "id"),
+        Index(
+            "ix_cases_unowned_due_at_id",
+            "due_at",
+            "id",
+            sqlite_where=text("owner_id IS NULL"),
+            postgresql_where=text("owner_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -71,6 +80,15 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The channel the customer is on now: that of the last customer-facing touch.
+    channel: Mapped[Channel | None] = mapped_column(str_enum(Channel), default=None)
+    # The earliest due time and warning time among the case's running clocks: the
+    # customer's most urgent expectation, whatever channel it came from. Empty when no
+    # clock runs.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    warns_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Skills the owner needs (e.g. "lang:fr", "product:wine"), matched against agents'.
+    needs: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     @property
     def ref(self) -> str:

@@ -40,6 +40,9 @@ class Agent(Base):
     # How many cases of each channel the agent can carry at once, e.g. {"phone": 1}.
     capacity: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When routing last gave this agent a case: among equally loaded agents the one
+    # waiting longest goes first, which keeps the shares fair.
+    last_routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     teams: Mapped[list[Team]] = relationship(secondary=agent_teams, back_populates="agents")
