@@ -56,6 +56,9 @@ _TICK = 0.25
 
 
 MAIL_POLL_SECONDS = 20.0
+# Service-level warnings and breaches are raised within this many seconds of their time.
+SWEEP_SECONDS = 5.0
+SWEEP_BATCH = 1000
 MAIL_RETRY_SECONDS = 60.0
 
 
@@ -100,11 +103,26 @@ def retry_stored_mail(runtime: Runtime) -> int:
     return retry_stored(runtime)
 
 
+def sweep_service_levels(runtime: Runtime) -> int:
+    """Warnings and breaches whose time has come, batch after batch until none is left
+    (a worker that was down catches up at once). Answers how many clocks it checked."""
+    from threadline.actions.clocks import sweep_clocks
+
+    checked = 0
+    while True:
+        with runtime.db.session() as db:
+            result = sweep_clocks(db, runtime.env, limit=SWEEP_BATCH)
+        checked += result.checked
+        if result.checked < SWEEP_BATCH:
+            return checked
+
+
 def standard_jobs() -> tuple[Job, ...]:
     """What every worker does besides delivering, one worker at a time per job."""
     return (
         Job("mail:poll", MAIL_POLL_SECONDS, poll_mailboxes),
         Job("mail:retry", MAIL_RETRY_SECONDS, retry_stored_mail),
+        Job("sla:sweep", SWEEP_SECONDS, sweep_service_levels),
     )
 
 

@@ -106,11 +106,12 @@ def test_the_inbox_filters(client: TestClient, callers: dict[Role, Caller], inbo
     assert ids(client, agent, segment="vip") == [inbox.bob]
     assert ids(client, agent, segment="standard", owner="none") == [inbox.dan]
     assert ids(client, agent, status="open", owner="me", channel="email") == [inbox.ann]
-    # No service-level clocks yet: nothing is breached or due, and `due` means "waited
-    # longest".
+    # Nothing is late yet. Earliest due first: Bob's text (a first reply within the hour)
+    # before Ann's email (four contact-centre hours); then the cases with no running
+    # clock (Cat's is paused while pending, Dan's case is closed), oldest first.
     assert ids(client, agent, sla="breached") == []
     assert ids(client, agent, sla="due_soon") == []
-    assert ids(client, agent, sort="due") == newest_first[::-1]
+    assert ids(client, agent, sort="due") == [inbox.bob, inbox.ann, inbox.cat, inbox.dan]
     assert ids(client, agent, sort="updated") == newest_first
 
 
@@ -118,6 +119,22 @@ def test_inbox_items_say_enough_to_triage(
     client: TestClient, callers: dict[Role, Caller], inbox: Inbox
 ) -> None:
     (item,) = get(client, callers[Role.AGENT], "/api/v1/cases", status="open")["items"]
+    # An email at 09:00 on a Monday: a first reply within four contact-centre hours,
+    # warned at 80% of them; resolution within five contact-centre days.
+    clocks = {clock["kind"]: clock for clock in item.pop("service_levels")}
+    assert sorted(clocks) == ["first_reply", "resolution"]
+    assert clocks["first_reply"] == {
+        "kind": "first_reply",
+        "channel": "email",
+        "target_seconds": 4 * 3600,
+        "started_at": "2026-11-23T09:00:00+00:00",
+        "due_at": "2026-11-23T13:00:00+00:00",
+        "warns_at": "2026-11-23T12:12:00+00:00",
+        "paused": False,
+        "breached": False,
+        "met_at": None,
+        "stopped_at": None,
+    }
     assert item == {
         "id": inbox.ann,
         "ref": f"TL-{inbox.ann + 1000}",
@@ -131,7 +148,7 @@ def test_inbox_items_say_enough_to_triage(
         "topic": None,
         "subject": "Where is order 1001?",
         "channels": ["email"],
-        "service_levels": [],
+        "due_at": "2026-11-23T13:00:00+00:00",
         "last_touch": {
             "channel": "email",
             "direction": "in",
@@ -307,7 +324,8 @@ def test_one_case_with_its_switches_and_version(
         "subject": "Broken vase",
         "journey_stage": "prospect",
         "channels": ["email", "sms", "phone"],
-        "service_levels": [],
+        "service_levels": case["service_levels"],  # below
+        "due_at": None,
         "switches": [
             {
                 "from_channel": "email",
@@ -345,6 +363,18 @@ def test_one_case_with_its_switches_and_version(
         "updated_at": "2026-11-23T09:13:00+00:00",
         "resolved_at": None,
     }
+    # The email's and the text's first replies were met when the call was answered; the
+    # caller waited 40 s for a person where 20 s was promised; closing met resolution.
+    assert [
+        (clock["kind"], clock["channel"], clock["met_at"], clock["breached"])
+        for clock in case["service_levels"]
+    ] == [
+        ("first_reply", "email", "2026-11-23T09:07:00+00:00", False),
+        ("resolution", "email", "2026-11-23T09:13:00+00:00", False),
+        ("first_reply", "sms", "2026-11-23T09:07:00+00:00", False),
+        ("answer", "phone", "2026-11-23T09:07:40+00:00", True),
+        ("hold", "phone", "2026-11-23T09:07:00+00:00", False),
+    ]
     later = get(client, callers[Role.AGENT], f"/api/v1/cases/{story.later_case_id}")
     assert (later["previous_case_id"], later["channels"]) == (story.case_id, ["chat"])
 

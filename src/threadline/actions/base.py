@@ -172,9 +172,18 @@ def with_retry(work: Callable[[], T], *, attempts: int = 4) -> T:
             if attempt == attempts - 1:
                 raise
         except OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
+            if not _worth_retrying(exc) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _worth_retrying(exc: OperationalError) -> bool:
+    """SQLite was busy, or PostgreSQL chose this transaction as a deadlock's victim or
+    could not serialise it: running it again is the remedy."""
+    message = str(exc)
+    return any(
+        sign in message for sign in ("locked", "deadlock detected", "could not serialize")
+    )
 
 
 def action(function: Callable[P, T]) -> Callable[P, T]:

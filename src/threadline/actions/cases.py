@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from threadline.actions import clocks
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.email_replies import email_threading, keep_thread_key
 from threadline.actions.text import clean
@@ -17,11 +18,13 @@ from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.identities import normalise, takes_messages
 from threadline.models import Agent, Case, ChannelSwitch, Identity, OutboxMessage, Touch
 from threadline.routing.owners import can_own
+from threadline.service_levels.clocks import REPLY_KINDS
 from threadline.vocabulary import (
     REACHABLE_BY,
     STATUS_MOVES,
     CaseStatus,
     Channel,
+    ClockKind,
     Delivery,
     Direction,
     IdentityKind,
@@ -207,6 +210,9 @@ def reply(
         )
         if case.status is CaseStatus.NEW:
             _move_status(unit, case, CaseStatus.OPEN)
+        answered = {*REPLY_KINDS, ClockKind.ANSWER}
+        clocks.change(unit, case, lambda book, found: clocks.meet(found, book, answered, unit.now))
+        case.channel = chosen
         if case.owner_id is None and can_own(agent):
             _set_owner(unit, case, agent.id)
         case.updated_at = unit.now
@@ -305,6 +311,9 @@ def _move_status(unit: Unit, case: Case, status: CaseStatus) -> None:
         else (case.resolved_at if status is CaseStatus.CLOSED else None)
     )
     case.version += 1
+    clocks.change(
+        unit, case, lambda book, found: clocks.on_status(book, found, old, status, unit.now)
+    )
     unit.audit("case.status_changed", "case", case.id, old=old.value, new=status.value)
     unit.emit(
         "case.status_changed",

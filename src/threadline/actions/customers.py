@@ -60,11 +60,12 @@ class Sender:
     identity_id: int | None
     journey_stage: JourneyStage
     created: bool
+    segment: str = "standard"
 
 
 # Built once: SQLAlchemy compiles each statement once and reuses it for every message.
 _FIND_SENDER = Prepared(
-    select(Identity.id, Identity.customer_id, Customer.journey_stage)
+    select(Identity.id, Identity.customer_id, Customer.journey_stage, Customer.segment_key)
     .join(Customer, Customer.id == Identity.customer_id)
     .where(Identity.kind == bindparam("kind"), Identity.value == bindparam("value"))
     # Concurrent contacts from one customer queue here, so that two first messages
@@ -96,7 +97,13 @@ def resolve_sender(unit: Unit, sender: IdentityRef, normal: str) -> Sender:
     kind = IdentityKind(sender.kind)
     row = _FIND_SENDER.first(conn, {"kind": kind, "value": normal})
     if row is not None:
-        return Sender(customer_id=row[1], identity_id=row[0], journey_stage=row[2], created=False)
+        return Sender(
+            customer_id=row[1],
+            identity_id=row[0],
+            journey_stage=row[2],
+            created=False,
+            segment=row[3],
+        )
     name = _clean_name((sender.name or "").strip()[:MAX_NAME] or sender.value[:MAX_NAME])
     customer_id = returned_id(
         _INSERT_CUSTOMER.first(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from threadline.actions import clocks
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
 from threadline.actions.customers import Sender, get_customer, resolve_sender
 from threadline.actions.text import checked_time, clean, clean_optional
@@ -27,7 +28,7 @@ from threadline.models import (
     parse_ref,
 )
 from threadline.prepared import Prepared, returned_id
-from threadline.routing.owners import previous_owner
+from threadline.service_levels.clocks import case_due
 from threadline.vocabulary import (
     OPEN_STATUSES,
     CaseStatus,
@@ -96,7 +97,14 @@ _FIND_DUPLICATE = (
     .join(Case, Case.id == Touch.case_id)
     .where(Touch.channel == bindparam("channel"), Touch.external_id == bindparam("external_id"))
 )
-_CASE_FACTS = (Case.id, Case.customer_id, Case.status, Case.resolved_at, Case.owner_id)
+_CASE_FACTS = (
+    Case.id,
+    Case.customer_id,
+    Case.status,
+    Case.resolved_at,
+    Case.owner_id,
+    Case.priority,
+)
 _CASE_BY_ID = Prepared(select(*_CASE_FACTS).where(Case.id == bindparam("case_id")))
 _CASE_BY_KEY = (
     select(ThreadKey.case_id)
@@ -137,6 +145,10 @@ _INSERT_CASE = Prepared(
         "created_at",
         "updated_at",
         "resolved_at",
+        "channel",
+        "due_at",
+        "warns_at",
+        "needs",
     ),
 )
 _INSERT_TOUCH = Prepared(
@@ -167,7 +179,9 @@ _INSERT_TOUCH = Prepared(
 )
 _INSERT_THREAD_KEY = Prepared(insert(ThreadKey), ("key", "case_id", "touch_id", "created_at"))
 _TOUCH_CASE = Prepared(
-    update(Case).where(Case.id == bindparam("b_case_id")).values(updated_at=bindparam("b_now"))
+    update(Case)
+    .where(Case.id == bindparam("b_case_id"))
+    .values(updated_at=bindparam("b_now"), channel=bindparam("b_channel"))
 )
 
 
@@ -237,6 +251,7 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
 @dataclass(frozen=True)
 class _Found(CaseFacts):
     owner_id: int | None = None
+    priority: Priority = Priority.NORMAL
 
 
 def _facts(
@@ -244,7 +259,14 @@ def _facts(
 ) -> _Found | None:
     if row is None:
         return None
-    return _Found(id=row[0], customer_id=row[1], status=row[2], resolved_at=row[3], owner_id=row[4])
+    return _Found(
+        id=row[0],
+        customer_id=row[1],
+        status=row[2],
+        resolved_at=row[3],
+        owner_id=row[4],
+        priority=row[5],
+    )
 
 
 def _referenced_case(conn: Connection, inbound: Inbound, customer_id: int) -> _Found | None:
@@ -300,9 +322,16 @@ def _decide(unit: Unit, inbound: Inbound, sender: Sender) -> tuple[Decision, dic
 
 
 def _open_case(
-    unit: Unit, conn: Connection, inbound: Inbound, sender: Sender, previous_case_id: int | None
+    unit: Unit,
+    conn: Connection,
+    inbound: Inbound,
+    sender: Sender,
+    previous_case_id: int | None,
+    contact: clocks.Contact,
 ) -> int:
     subject = inbound.subject or _first_line(inbound.text) or inbound.topic or ""
+    planned = clocks.clocks_for_new_case(unit.env.book.get(conn), contact, unit.now)
+    due_at, warns_at = case_due(planned)
     case_id = returned_id(
         _INSERT_CASE.first(
             conn,
@@ -321,9 +350,14 @@ def _open_case(
                 "created_at": unit.now,
                 "updated_at": unit.now,
                 "resolved_at": None,
+                "channel": inbound.channel,
+                "due_at": due_at,
+                "warns_at": warns_at,
+                "needs": [],
             },
         )
     )
+    clocks.save(conn, (), [replace(clock, case_id=case_id) for clock in planned])
     unit.audit("case.created", "case", case_id, customer_id=sender.customer_id)
     unit.emit(
         "case.created",
@@ -372,14 +406,32 @@ def _land(
     occurred_at = inbound.occurred_at or now
     decision, seen = _decide(unit, inbound, sender)
     created = isinstance(decision, OpenNew)
-    owner_id: int | None = None
+    contact = clocks.Contact(
+        channel=inbound.channel,
+        kind=inbound.kind,
+        at=occurred_at,
+        segment=sender.segment,
+        priority=Priority.NORMAL
+        if isinstance(decision, OpenNew)
+        else seen[decision.case_id].priority,
+        call=inbound.call,
+    )
     if isinstance(decision, OpenNew):
-        case_id = _open_case(unit, conn, inbound, sender, decision.previous_case_id)
+        case_id = _open_case(unit, conn, inbound, sender, decision.previous_case_id, contact)
     else:
         case_id = decision.case_id
-        status, owner_id = seen[case_id].status, seen[case_id].owner_id
-        if isinstance(decision, Reopen) or status in (CaseStatus.PENDING, CaseStatus.ON_HOLD):
+        # The case row first, then its clocks: the lock order of every action.
+        _TOUCH_CASE.execute(
+            conn, {"b_case_id": case_id, "b_now": now, "b_channel": inbound.channel}
+        )
+        status = seen[case_id].status
+        reopened = isinstance(decision, Reopen) or status in (
+            CaseStatus.PENDING,
+            CaseStatus.ON_HOLD,
+        )
+        if reopened:
             _reopen(unit, case_id, sender.customer_id, status)
+        _clock_contact(unit, case_id, contact, status if reopened else None)
 
     previous = None if created else previous_facing(db, case_id, occurred_at)
     call = inbound.call
@@ -419,10 +471,6 @@ def _land(
             )
     touch = NewTouch(touch_id, case_id, inbound.channel, inbound.public, occurred_at, agent_id)
     switch = link_switch(unit, touch, previous, SwitchReason.CUSTOMER_CHOICE)
-    if not created:
-        _TOUCH_CASE.execute(conn, {"b_case_id": case_id, "b_now": now})
-    if owner_id is None and not sender.created:
-        _route(unit, case_id, sender.customer_id)
 
     unit.audit(
         "touch.received",
@@ -451,17 +499,23 @@ def _land(
     )
 
 
-def _route(unit: Unit, case_id: int, customer_id: int) -> None:
-    """An ownerless case goes to the agent this customer already knows, when present.
-    (A brand-new customer has no such agent, so the caller skips this for them.)"""
-    owner_id = previous_owner(unit.db, customer_id, exclude_case_id=case_id)
-    if owner_id is None:
-        return
-    unit.conn.execute(
-        update(Case).where(Case.id == case_id).values(owner_id=owner_id, version=Case.version + 1)
-    )
-    unit.audit("case.assigned", "case", case_id, owner_id=owner_id, by="routing")
-    unit.emit("case.assigned", case_id=case_id, customer_id=customer_id, owner_id=owner_id)
+def _clock_contact(
+    unit: Unit, case_id: int, contact: clocks.Contact, reopened_from: CaseStatus | None
+) -> None:
+    """The clocks of a case the customer came back to: resumed when it was waiting on
+    them or done, then started or met by this contact. The case's due time is written
+    only when it moved."""
+    conn = unit.conn
+    book = unit.env.book.get(conn)
+    before = clocks.load(conn, case_id)
+    after = list(before)
+    if reopened_from is not None:
+        after = clocks.on_status(book, after, reopened_from, CaseStatus.OPEN, unit.now)
+    after = clocks.on_contact(book, after, contact, case_id, unit.now)
+    if after != before:
+        clocks.save(conn, before, after)
+        if case_due(after) != case_due(before):
+            clocks.set_case_due(conn, case_id, after)
 
 
 @dataclass(frozen=True)
@@ -513,7 +567,13 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
                 customer = get_customer(db, visit.customer_id, lock=True)
                 if customer.merged_into_id is not None:
                     customer = get_customer(db, customer.merged_into_id, lock=True)
-                sender = Sender(customer.id, None, customer.journey_stage, created=False)
+                sender = Sender(
+                    customer.id,
+                    None,
+                    customer.journey_stage,
+                    created=False,
+                    segment=customer.segment_key,
+                )
             inbound = Inbound(
                 channel=Channel.STORE,
                 external_id="",

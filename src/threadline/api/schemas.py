@@ -167,11 +167,19 @@ class TouchOut(Schema):
 
 class ServiceLevelOut(Schema):
     kind: str = Field(description="answer, first_reply, next_reply, hold or resolution")
+    channel: Channel = Field(description="The channel of the contact that started it")
     target_seconds: int
-    due_at: Timestamp | None
+    started_at: Timestamp
+    due_at: Timestamp | None = Field(
+        description="When it breaches (or breached); empty while paused"
+    )
+    warns_at: Timestamp | None = Field(description="When it warns, while it runs")
     paused: bool
-    breached: bool
+    breached: bool = Field(description="Past its due time, whether met late or still running")
     met_at: Timestamp | None
+    stopped_at: Timestamp | None = Field(
+        description="When it stopped: met, or no longer owed (the case was resolved)"
+    )
 
 
 class SwitchOut(Schema):
@@ -200,7 +208,10 @@ class CaseOut(Schema):
         description="Customer-facing channels of its touches, in the order first used"
     )
     service_levels: list[ServiceLevelOut] = Field(
-        description="Empty until service-level clocks exist"
+        description="Every clock of the case, oldest first"
+    )
+    due_at: Timestamp | None = Field(
+        description="The earliest due time of its running clocks, whatever the channel"
     )
     switches: list[SwitchOut] = Field(description="Oldest first")
     tags: list[str]
@@ -235,7 +246,8 @@ class CaseSummaryOut(Schema):
     topic: str | None
     subject: str
     channels: list[Channel]
-    service_levels: list[ServiceLevelOut]
+    service_levels: list[ServiceLevelOut] = Field(description="Its clocks still running or paused")
+    due_at: Timestamp | None = Field(description="The earliest due time of its running clocks")
     last_touch: LastTouchOut | None = Field(description="The latest touch the caller may read")
     version: int
     created_at: Timestamp

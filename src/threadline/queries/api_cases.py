@@ -9,11 +9,11 @@ touch lists in api_touches.py page the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, and_, or_, select
 from sqlalchemy.orm import Session
 
 from threadline.errors import NotFound
@@ -31,6 +31,7 @@ from threadline.queries.cases import (
     customer_facing,
     last_touches,
 )
+from threadline.queries.clocks import ServiceLevelView, service_levels
 from threadline.queries.timeline import SwitchView, channel_switches
 from threadline.vocabulary import (
     CaseStatus,
@@ -55,9 +56,13 @@ class Slice(Generic[T]):
 
 class InboxSort(StrEnum):
     UPDATED = "updated"  # most recently changed first
-    # Until service-level clocks exist: least recently changed first, i.e. the case that
-    # has waited longest. With clocks this becomes "earliest due first".
+    # Earliest due first (the case's earliest running clock, whatever its channel); cases
+    # with no running clock follow, oldest first.
     DUE = "due"
+
+
+# The sort key of a case with no running clock in the `due` order: after every due time.
+NOT_DUE = datetime.max.replace(tzinfo=UTC)
 
 
 class SlaState(StrEnum):
@@ -96,37 +101,40 @@ class CaseItem:
     version: int
     created_at: datetime
     updated_at: datetime
-    # Service-level clocks do not exist yet; always empty until they do.
-    service_levels: tuple[()] = ()
+    due_at: datetime | None
+    service_levels: tuple[ServiceLevelView, ...]
 
 
 def inbox(
-    db: Session, filters: InboxFilter, *, private: bool, after: Key | None, limit: int
+    db: Session,
+    filters: InboxFilter,
+    *,
+    private: bool,
+    after: Key | None,
+    limit: int,
+    now: datetime,
 ) -> Slice[CaseItem]:
-    """The cases matching `filters`, one page of them: three queries (cases, their
-    channels, their last visible touches)."""
-    if filters.sla is not None:
-        # No case has a service-level clock yet, so none is breached or due soon.
-        return Slice((), None)
-    ascending = filters.sort is InboxSort.DUE
+    """The cases matching `filters`, one page of them: four queries (cases, their
+    channels, their last visible touches, their clocks), five when a `due` page runs from
+    the cases with a due time into those without one."""
     query = (
         select(Case, Customer.name, Customer.segment_key, Agent.name)
         .join(Customer, Customer.id == Case.customer_id)
         .outerjoin(Agent, Agent.id == Case.owner_id)
-        .where(*_inbox_conditions(filters))
+        .where(*_inbox_conditions(filters, now))
     )
-    if after is not None:
-        query = query.where(after_key(Case.updated_at, Case.id, after, ascending=ascending))
-    order = (
-        (Case.updated_at.asc(), Case.id.asc())
-        if ascending
-        else (Case.updated_at.desc(), Case.id.desc())
-    )
-    rows = db.execute(query.order_by(*order).limit(limit + 1)).all()
+    if filters.sort is InboxSort.DUE:
+        rows = _by_due(db, query, filters, after, limit)
+    else:
+        if after is not None:
+            query = query.where(after_key(Case.updated_at, Case.id, after, ascending=False))
+        order = (Case.updated_at.desc(), Case.id.desc())
+        rows = list(db.execute(query.order_by(*order).limit(limit + 1)).all())
     page, more = rows[:limit], len(rows) > limit
     ids = [case.id for case, *_ in page]
     channels = channels_by_case(db, ids)
     last = last_touches(db, ids, private=private)
+    clocks = service_levels(db, ids, now, live_only=True)
     items = tuple(
         CaseItem(
             id=case.id,
@@ -145,15 +153,55 @@ def inbox(
             version=case.version,
             created_at=case.created_at,
             updated_at=case.updated_at,
+            due_at=case.due_at,
+            service_levels=clocks.get(case.id, ()),
         )
         for case, customer_name, segment, owner_name in page
     )
-    next_key = (items[-1].updated_at, items[-1].id) if more and items else None
+    next_key = _sort_key(items[-1], filters.sort) if more and items else None
     return Slice(items, next_key)
 
 
-def _inbox_conditions(filters: InboxFilter) -> list[ColumnElement[bool]]:
+def _sort_key(item: CaseItem, sort: InboxSort) -> Key:
+    if sort is InboxSort.DUE:
+        return (item.due_at or NOT_DUE, item.id)
+    return (item.updated_at, item.id)
+
+
+_InboxQuery = Select[Case, str, str, str]
+_InboxRow = Row[Case, str, str, str]
+
+
+def _by_due(
+    db: Session, query: _InboxQuery, filters: InboxFilter, after: Key | None, limit: int
+) -> list[_InboxRow]:
+    """Earliest due first, then the cases with no running clock by id. Two range reads
+    of the (owner, due_at, id) indexes rather than one sort, because the databases put
+    NULLs at opposite ends and neither would read `NULLS LAST` from the index."""
+    rows: list[_InboxRow] = []
+    if after is None or after[0] != NOT_DUE:
+        timed = query.where(Case.due_at.is_not(None))
+        if after is not None:
+            due_at = cast("SQLColumnExpression[datetime]", Case.due_at)
+            timed = timed.where(after_key(due_at, Case.id, after, ascending=True))
+        rows = list(
+            db.execute(timed.order_by(Case.due_at.asc(), Case.id.asc()).limit(limit + 1)).all()
+        )
+    if len(rows) > limit or filters.sla is not None:
+        return rows
+    untimed = query.where(Case.due_at.is_(None))
+    if after is not None and after[0] == NOT_DUE:
+        untimed = untimed.where(Case.id > after[1])
+    rest = db.execute(untimed.order_by(Case.id.asc()).limit(limit + 1 - len(rows))).all()
+    return rows + list(rest)
+
+
+def _inbox_conditions(filters: InboxFilter, now: datetime) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    if filters.sla is SlaState.BREACHED:
+        conditions.append(Case.due_at <= now)
+    elif filters.sla is SlaState.DUE_SOON:
+        conditions.extend((Case.warns_at <= now, Case.due_at > now))
     if filters.statuses:
         conditions.append(Case.status.in_(filters.statuses))
     if filters.owner == NOBODY:
@@ -206,11 +254,12 @@ class CaseDetail:
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
-    service_levels: tuple[()] = ()
+    due_at: datetime | None
+    service_levels: tuple[ServiceLevelView, ...]
 
 
-def case_detail(db: Session, case_id: int) -> CaseDetail:
-    """One case with its channels, switches and tags: four queries."""
+def case_detail(db: Session, case_id: int, now: datetime) -> CaseDetail:
+    """One case with its channels, switches, tags and clocks: five queries."""
     case = db.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
@@ -233,6 +282,8 @@ def case_detail(db: Session, case_id: int) -> CaseDetail:
         created_at=case.created_at,
         updated_at=case.updated_at,
         resolved_at=case.resolved_at,
+        due_at=case.due_at,
+        service_levels=service_levels(db, [case.id], now).get(case.id, ()),
     )
 
 

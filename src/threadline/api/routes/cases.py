@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from threadline.actions.access import Principal
-from threadline.api.deps import ReadDep, require
+from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.keyset import MAX_ID
 from threadline.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from threadline.api.schemas import (
@@ -55,6 +55,7 @@ def etag(version: int) -> str:
 def list_cases(
     principal: Reader,
     db: ReadDep,
+    runtime: RuntimeDep,
     status: Annotated[
         list[CaseStatus] | None, Query(description="Repeat for any of several")
     ] = None,
@@ -73,13 +74,17 @@ def list_cases(
     ] = None,
     sla: Annotated[
         SlaState | None,
-        Query(description="No service-level clocks exist yet: any value answers no cases"),
+        Query(
+            description="breached: a running clock is past its due time; due_soon: one has "
+            "passed its warning time and is not yet due"
+        ),
     ] = None,
     sort: Annotated[
         InboxSort,
         Query(
-            description="updated: most recently changed first. due: until service-level "
-            "clocks exist, least recently changed first (longest waiting)"
+            description="updated: most recently changed first. due: earliest due time "
+            "first (of the case's running clocks, whatever the channel), then the cases "
+            "with no running clock, oldest first"
         ),
     ] = InboxSort.UPDATED,
     limit: Limit = DEFAULT_LIMIT,
@@ -88,9 +93,8 @@ def list_cases(
     """The inbox: cases matching every filter given, one page at a time.
 
     Every caller who may read cases sees every case for now (teams do not restrict the
-    inbox yet). `sla=` filters answer no cases and `sort=due` orders by last change,
-    oldest first, until service-level clocks exist. Pass the same filters with `cursor`
-    to continue; a cursor from another `sort` is refused."""
+    inbox yet). Pass the same filters with `cursor` to continue; a cursor from another
+    `sort` is refused."""
     filters = InboxFilter(
         statuses=tuple(status or ()),
         owner=_owner(owner, principal),
@@ -105,6 +109,7 @@ def list_cases(
         private=allows(principal.role, Permission.READ_PRIVATE),
         after=_key(cursor, sort.value),
         limit=limit,
+        now=runtime.env.clock.now(),
     )
     return Page[CaseSummaryOut](
         items=[CaseSummaryOut.model_validate(item) for item in found.items],
@@ -113,10 +118,12 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", responses=WITH_ETAG | error_responses(401, 403, 404, 422))
-def get_case(case_id: CaseId, response: Response, principal: Reader, db: ReadDep) -> CaseOut:
-    """One case with its channels, channel switches and tags. The ETag header carries
-    its version, for If-Match on the routes that change it."""
-    case = CaseOut.model_validate(case_detail(db, case_id))
+def get_case(
+    case_id: CaseId, response: Response, principal: Reader, db: ReadDep, runtime: RuntimeDep
+) -> CaseOut:
+    """One case with its channels, channel switches, tags and service-level clocks. The
+    ETag header carries its version, for If-Match on the routes that change it."""
+    case = CaseOut.model_validate(case_detail(db, case_id, runtime.env.clock.now()))
     response.headers["ETag"] = etag(case.version)
     return case
 

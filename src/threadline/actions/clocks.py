@@ -1,0 +1,407 @@
+"""Service-level clocks kept in step with what happens on a case, inside the actions that
+make it happen: a contact starts or meets clocks, a reply meets the reply clocks, a status
+change pauses, resumes or stops them. And the sweep, the action that raises warnings and
+breaches as their times come, and escalates.
+
+Lock order, everywhere: the case row, then its clocks. So two actions on one case queue
+instead of deadlocking, and a clock is never written from a stale read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
+from threadline.channels.base import CallFigures
+from threadline.models import Agent, Case, Clock, Customer
+from threadline.prepared import Prepared
+from threadline.service_levels.book import Book, Target
+from threadline.service_levels.clocks import (
+    REPLY_KINDS,
+    Alert,
+    ClockState,
+    case_due,
+    check,
+    measured,
+    pause,
+    resume,
+    start,
+    stop,
+)
+from threadline.vocabulary import (
+    CaseStatus,
+    Channel,
+    ClockKind,
+    Presence,
+    Priority,
+    Role,
+    TouchKind,
+)
+
+_STATE_FIELDS = tuple(f.name for f in fields(ClockState) if f.name != "id")
+_MUTABLE = tuple(
+    name
+    for name in _STATE_FIELDS
+    if name not in ("case_id", "kind", "channel", "policy_id", "calendar", "started_at")
+)
+_COLUMNS = [getattr(Clock, name) for name in _STATE_FIELDS]
+
+_SELECT_CLOCKS = Prepared(
+    select(Clock.id, *_COLUMNS)
+    .where(Clock.case_id == bindparam("case_id"))
+    .order_by(Clock.id)
+    .with_for_update()
+)
+_INSERT_CLOCK = Prepared(insert(Clock), _STATE_FIELDS)
+_UPDATE_CLOCK = Prepared(
+    update(Clock)
+    .where(Clock.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _MUTABLE}),
+)
+_SET_CASE_DUE = Prepared(
+    update(Case)
+    .where(Case.id == bindparam("b_case_id"))
+    .values(due_at=bindparam("b_due_at"), warns_at=bindparam("b_warns_at"))
+)
+
+
+def _state(row: Sequence[Any]) -> ClockState:
+    return ClockState(id=row[0], **dict(zip(_STATE_FIELDS, row[1:], strict=True)))
+
+
+def load(conn: Connection, case_id: int) -> list[ClockState]:
+    """Every clock of a case, oldest first, locked for this transaction (PostgreSQL)."""
+    return [_state(row) for row in _SELECT_CLOCKS.all(conn, {"case_id": case_id})]
+
+
+def save(conn: Connection, before: Sequence[ClockState], after: Sequence[ClockState]) -> None:
+    """Write what changed between two lists of a case's clocks (new ones have no id)."""
+    old = {clock.id: clock for clock in before if clock.id is not None}
+    new_rows = [
+        {name: getattr(clock, name) for name in _STATE_FIELDS}
+        for clock in after
+        if clock.id is None
+    ]
+    changed = [
+        {"b_id": clock.id, **{f"b_{name}": getattr(clock, name) for name in _MUTABLE}}
+        for clock in after
+        if clock.id is not None and clock != old.get(clock.id)
+    ]
+    if new_rows:
+        _INSERT_CLOCK.execute_many(conn, new_rows)
+    if changed:
+        _UPDATE_CLOCK.execute_many(conn, changed)
+
+
+def set_case_due(conn: Connection, case_id: int, clocks: Iterable[ClockState]) -> None:
+    due, warns = case_due(clocks)
+    _SET_CASE_DUE.execute(conn, {"b_case_id": case_id, "b_due_at": due, "b_warns_at": warns})
+
+
+def change(
+    unit: Unit, case: Case, how: Callable[[Book, list[ClockState]], list[ClockState]]
+) -> None:
+    """Apply `how` to the clocks of `case` (an ORM object locked by the caller) and keep
+    the case's due and warning times in step."""
+    conn = unit.conn
+    before = load(conn, case.id)
+    after = how(unit.env.book.get(conn), before)
+    if after != before:
+        save(conn, before, after)
+        case.due_at, case.warns_at = case_due(after)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A customer's contact as the clocks see it."""
+
+    channel: Channel
+    kind: TouchKind
+    at: datetime
+    segment: str | None
+    priority: Priority
+    call: CallFigures | None = None
+
+    @property
+    def served_in_person(self) -> bool:
+        """A conversation with a person happened: a shop visit, or a call that was
+        answered. The customer was answered there and then."""
+        if self.kind is TouchKind.VISIT:
+            return True
+        return self.kind is TouchKind.CALL and bool(self.call and self.call.talk_seconds)
+
+
+def _target(book: Book, kind: ClockKind, contact: Contact) -> Target | None:
+    return book.target(
+        kind, channel=contact.channel, segment=contact.segment, priority=contact.priority
+    )
+
+
+def _reply_target(book: Book, kind: ClockKind, contact: Contact) -> Target | None:
+    """A channel with no next-reply target of its own holds the next reply to its
+    first-reply target: a customer who writes again expects what they expected at first."""
+    target = _target(book, kind, contact)
+    if target is None and kind is ClockKind.NEXT_REPLY:
+        first = _target(book, ClockKind.FIRST_REPLY, contact)
+        if first is not None:
+            target = replace(first, kind=ClockKind.NEXT_REPLY)
+    return target
+
+
+def _measured_clocks(book: Book, contact: Contact, case_id: int) -> list[ClockState]:
+    """The answer and hold clocks of a call whose figures are known."""
+    call = contact.call
+    if contact.kind is not TouchKind.CALL or call is None:
+        return []
+    made: list[ClockState] = []
+    for kind, seconds in (
+        (ClockKind.ANSWER, call.wait_seconds),
+        (ClockKind.HOLD, call.hold_seconds),
+    ):
+        target = _target(book, kind, contact)
+        if target is not None and seconds is not None:
+            made.append(
+                measured(
+                    target, case_id=case_id, channel=contact.channel, at=contact.at, seconds=seconds
+                )
+            )
+    return made
+
+
+def clocks_for_new_case(book: Book, contact: Contact, now: datetime) -> list[ClockState]:
+    """The clocks a case opened by `contact` starts with (case_id 0, to be filled in):
+    the measured figures of a call; a running answer clock on a channel that promises one
+    (a chat waiting for a person); the first reply unless the customer was served in
+    person; the resolution."""
+    made = _measured_clocks(book, contact, 0)
+    kinds = [ClockKind.RESOLUTION]
+    if not contact.served_in_person:
+        kinds.insert(0, ClockKind.FIRST_REPLY)
+        if contact.kind is not TouchKind.CALL:
+            kinds.insert(0, ClockKind.ANSWER)
+    for kind in kinds:
+        target = _target(book, kind, contact)
+        if target is not None:
+            made.append(start(target, case_id=0, channel=contact.channel, at=contact.at, now=now))
+    return made
+
+
+def on_contact(
+    book: Book, clocks: Sequence[ClockState], contact: Contact, case_id: int, now: datetime
+) -> list[ClockState]:
+    """A customer's further contact on a case: a conversation in person meets every reply
+    clock; a message starts a reply clock for its channel unless one already runs there
+    (the first reply if nobody has answered the case yet, else the next reply). A second
+    channel's clock runs beside the first, and the case is due at the earlier of them."""
+    after = list(clocks)
+    after.extend(_measured_clocks(book, contact, case_id))
+    if contact.served_in_person:
+        return meet(after, book, {*REPLY_KINDS, ClockKind.ANSWER}, contact.at)
+    waiting_here = any(
+        clock.live and clock.kind in REPLY_KINDS and clock.channel is contact.channel
+        for clock in after
+    )
+    if not waiting_here:
+        answered = any(
+            clock.met_at is not None and clock.kind in {*REPLY_KINDS, ClockKind.ANSWER}
+            for clock in clocks
+        )
+        kind = ClockKind.NEXT_REPLY if answered else ClockKind.FIRST_REPLY
+        target = _reply_target(book, kind, contact)
+        if target is not None:
+            after.append(
+                start(target, case_id=case_id, channel=contact.channel, at=contact.at, now=now)
+            )
+    if not any(clock.kind is ClockKind.RESOLUTION for clock in after):
+        target = _target(book, ClockKind.RESOLUTION, contact)
+        if target is not None:
+            after.append(
+                start(target, case_id=case_id, channel=contact.channel, at=contact.at, now=now)
+            )
+    return after
+
+
+def meet(
+    clocks: Sequence[ClockState], book: Book, kinds: Iterable[ClockKind], at: datetime
+) -> list[ClockState]:
+    """Every live clock of `kinds` met at `at`."""
+    wanted = frozenset(kinds)
+    return [
+        stop(clock, book.calendar(clock.calendar), max(at, clock.started_at), met=True)
+        if clock.live and clock.kind in wanted
+        else clock
+        for clock in clocks
+    ]
+
+
+def on_status(
+    book: Book,
+    clocks: Sequence[ClockState],
+    old: CaseStatus,
+    new: CaseStatus,
+    at: datetime,
+) -> list[ClockState]:
+    """`pending` (waiting on the customer) and `on_hold` pause every running clock; back
+    to work resumes them; resolving meets the resolution clock and drops the others (no
+    reply is owed on a resolved case); reopening resumes the resolution clock."""
+    if new in (CaseStatus.PENDING, CaseStatus.ON_HOLD):
+        return [pause(clock, book.calendar(clock.calendar), at) for clock in clocks]
+    if new in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        return [
+            stop(
+                clock,
+                book.calendar(clock.calendar),
+                at,
+                met=clock.kind is ClockKind.RESOLUTION,
+            )
+            for clock in clocks
+        ]
+    resumed = [
+        resume(clock, book.calendar(clock.calendar), at) if clock.paused else clock
+        for clock in clocks
+    ]
+    if old in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        last = max(
+            (i for i, clock in enumerate(resumed) if clock.kind is ClockKind.RESOLUTION),
+            default=None,
+        )
+        if last is not None:
+            clock = resumed[last]
+            resumed[last] = resume(clock, book.calendar(clock.calendar), at)
+    return resumed
+
+
+# The sweep -----------------------------------------------------------------------------
+
+DUE_CLOCKS = Prepared(
+    select(Clock.id, Clock.case_id)
+    .where(Clock.next_check_at <= bindparam("now"))
+    .order_by(Clock.next_check_at)
+    .limit(bindparam("limit"))
+)
+_LOCK_CASES = (
+    select(Case.id, Case.customer_id, Case.owner_id, Case.team_id, Case.priority, Agent.presence)
+    .outerjoin(Agent, Agent.id == Case.owner_id)
+    .where(Case.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Case.id)
+    .with_for_update(of=Case, skip_locked=True)
+)
+_LOCK_CLOCKS = (
+    select(Clock.id, *_COLUMNS)
+    .where(Clock.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Clock.id)
+    .with_for_update()
+)
+_SUPERVISORS = select(Agent.id).where(
+    Agent.role.in_((Role.SUPERVISOR, Role.ADMIN)), Agent.active.is_(True)
+)
+_RAISED = {
+    Priority.LOW: Priority.NORMAL,
+    Priority.NORMAL: Priority.HIGH,
+    Priority.HIGH: Priority.URGENT,
+    Priority.URGENT: Priority.URGENT,
+}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    checked: int
+    warnings: int
+    breaches: int
+
+
+@action
+def sweep_clocks(db: Session, env: Env, *, limit: int = 1000) -> SweepResult:
+    """Raise the warnings and breaches whose time has come, reading only the clocks that
+    are due (the partial index on next_check_at), and escalate breaches as their policy
+    says: tell the owner and the supervisors (the `sla.breached` event names them), raise
+    the priority, and give the case back to routing when its owner is offline. Clocks
+    of a case another transaction holds are left for the next sweep."""
+
+    def work() -> SweepResult:
+        with unit_of_work(db, env, Actor.system()) as unit:
+            return _sweep(unit, limit)
+
+    return with_retry(work)
+
+
+def _sweep(unit: Unit, limit: int) -> SweepResult:
+    conn, now = unit.conn, unit.now
+    due = DUE_CLOCKS.all(conn, {"now": now, "limit": limit})
+    if not due:
+        return SweepResult(0, 0, 0)
+    cases = {row.id: row for row in conn.execute(_LOCK_CASES, {"ids": sorted({r[1] for r in due})})}
+    ids = [clock_id for clock_id, case_id in due if case_id in cases]
+    if not ids:
+        return SweepResult(0, 0, 0)
+    book = unit.env.book.get(conn)
+    locked = [_state(row) for row in conn.execute(_LOCK_CLOCKS, {"ids": ids})]
+    supervisors: list[int] | None = None
+    checked: list[ClockState] = []
+    warnings = breaches = 0
+    for clock in locked:
+        after, alerts = check(clock, now)
+        checked.append(after)
+        case = cases[clock.case_id]
+        for alert in alerts:
+            data: dict[str, Any] = {
+                "clock_id": clock.id,
+                "kind": clock.kind.value,
+                "channel": clock.channel.value,
+                "due_at": clock.due_at.isoformat() if clock.due_at else None,
+                "owner_id": case.owner_id,
+            }
+            if alert is Alert.WARNING:
+                warnings += 1
+            else:
+                breaches += 1
+                escalation = book.escalation(clock.policy_id)
+                notify: list[int] = []
+                if escalation.notify_owner and case.owner_id is not None:
+                    notify.append(case.owner_id)
+                if escalation.notify_supervisors:
+                    if supervisors is None:
+                        supervisors = list(conn.scalars(_SUPERVISORS))
+                    notify.extend(agent for agent in supervisors if agent not in notify)
+                data["notify"] = notify
+                _escalate(unit, case, escalation.raise_priority, escalation.reassign_offline_owner)
+            unit.audit(alert.value, "case", clock.case_id, **data)
+            unit.emit(alert.value, case_id=clock.case_id, customer_id=case.customer_id, **data)
+    save(conn, locked, checked)
+    return SweepResult(len(locked), warnings, breaches)
+
+
+def _escalate(unit: Unit, case: Any, raise_priority: bool, reassign_offline: bool) -> None:
+    values: dict[str, Any] = {}
+    if raise_priority and _RAISED[case.priority] is not case.priority:
+        values["priority"] = _RAISED[case.priority]
+    offline = case.owner_id is not None and case.presence is not Presence.ONLINE
+    if reassign_offline and offline:
+        values["owner_id"] = None
+    if not values:
+        return
+    unit.conn.execute(
+        update(Case).where(Case.id == case.id).values(**values, version=Case.version + 1)
+    )
+    if "priority" in values:
+        new = values["priority"].value
+        unit.audit(
+            "case.priority_changed", "case", case.id, old=case.priority.value, new=new, by="sla"
+        )
+        unit.emit("case.updated", case_id=case.id, customer_id=case.customer_id, priority=new)
+    if "owner_id" in values:
+        unit.audit(
+            "case.assigned", "case", case.id, owner_id=None, by="sla", previous=case.owner_id
+        )
+        unit.emit("case.assigned", case_id=case.id, customer_id=case.customer_id, owner_id=None)
+
+
+def segment_of(conn: Connection, customer_id: int) -> str | None:
+    return conn.execute(
+        select(Customer.segment_key).where(Customer.id == customer_id)
+    ).scalar_one_or_none()
