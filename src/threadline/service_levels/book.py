@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from time import monotonic
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -124,10 +125,12 @@ DEFAULT_BOOK = Book(policies=DEFAULT_POLICIES, calendars=DEFAULT_CALENDARS)
 
 def load_book(conn: Connection) -> Book:
     """The stored calendars and policies; the built-in defaults when none is stored."""
-    calendar_rows = conn.execute(select(Calendar)).scalars().all()
+    calendar_rows = conn.execute(select(*Calendar.__table__.columns)).all()
     calendars = {row.name: calendar_from_row(row) for row in calendar_rows}
     names = {row.id: row.name for row in calendar_rows}
-    policy_rows = conn.execute(select(ServicePolicy).order_by(ServicePolicy.id)).scalars().all()
+    policy_rows = conn.execute(
+        select(*ServicePolicy.__table__.columns).order_by(ServicePolicy.id)
+    ).all()
     if not policy_rows:
         return Book(
             policies=DEFAULT_POLICIES,
@@ -137,9 +140,9 @@ def load_book(conn: Connection) -> Book:
         Policy.parse(
             row.targets,
             id=row.id,
-            channel=None if row.channel is None else row.channel.value,
+            channel=row.channel,
             segment=row.segment,
-            priority=None if row.priority is None else row.priority.value,
+            priority=row.priority,
             calendar=None if row.calendar_id is None else names.get(row.calendar_id),
             warn_at=row.warn_at,
         )
@@ -153,7 +156,8 @@ def load_book(conn: Connection) -> Book:
     )
 
 
-def calendar_from_row(row: Calendar) -> BusinessCalendar:
+def calendar_from_row(row: Any) -> BusinessCalendar:
+    """A stored calendar (an ORM object or a row of its columns) as a BusinessCalendar."""
     return BusinessCalendar.parse(
         row.name,
         row.time_zone,
