@@ -22,6 +22,7 @@ from threadline.actions import (
     set_presence,
     set_status,
 )
+from threadline.actions.routing import route_waiting
 from threadline.channels.base import IdentityRef, Inbound, IncomingFile
 from threadline.clock import FrozenClock
 from threadline.errors import InvalidInput
@@ -255,10 +256,12 @@ def test_the_agent_the_customer_knows_gets_the_new_case(db: Session, env: Env) -
     set_status(db, env, Actor.agent(amy.id), first.case_id, CaseStatus.CLOSED)
     second = receive_email(db, env, text="new question")
     assert second.case_id != first.case_id
+    route_waiting(db, env)  # the worker's routing round
     assert db.get(Case, second.case_id).owner_id == amy.id  # type: ignore[union-attr]
     set_presence(db, env, Actor.agent(amy.id), amy.id, Presence.OFFLINE)
     set_status(db, env, Actor.agent(amy.id), second.case_id, CaseStatus.CLOSED)
     third = receive_email(db, env, text="third")
+    route_waiting(db, env)
     assert db.get(Case, third.case_id).owner_id is None  # type: ignore[union-attr]
 
 

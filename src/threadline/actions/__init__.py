@@ -21,6 +21,7 @@ from threadline.actions.customers import (
     undo_merge,
 )
 from threadline.actions.inbound import Received, StoreVisit, log_store_visit, receive
+from threadline.actions.routing import route_waiting
 
 __all__ = [
     "Actor",
@@ -40,6 +41,7 @@ __all__ = [
     "merge_customers",
     "receive",
     "reply",
+    "route_waiting",
     "set_presence",
     "set_priority",
     "set_status",

@@ -12,24 +12,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
+from threadline.actions.routing import ONLINE_BATCH, release_for_presence, route_in
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import Agent, ApiToken, Team
+from threadline.routing.owners import can_own
+from threadline.routing.router import DEFAULT_LIMITS, ChannelGroup
 from threadline.vocabulary import Channel, Presence, Role
 
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "tl_"  # noqa: S105 - a marker that makes leaked tokens easy to grep for
 
-# Per-channel defaults: one call at a time, a few chats, a dozen written cases.
-DEFAULT_CAPACITY = {
-    Channel.PHONE.value: 1,
-    Channel.CHAT.value: 3,
-    Channel.EMAIL.value: 12,
-    Channel.SMS.value: 12,
-    Channel.X.value: 12,
-    Channel.MESSENGER.value: 12,
-    Channel.INSTAGRAM.value: 12,
-    Channel.WHATSAPP.value: 12,
-}
+# One call at a time, three chats, a dozen written cases in all (the routing defaults,
+# written out on each new agent so that the desk shows them).
+DEFAULT_CAPACITY = {group.value: slots for group, slots in DEFAULT_LIMITS.items()}
+
+# A channel's name, or a channel group's (threadline.routing.router explains both).
+CAPACITY_KEYS = frozenset(c.value for c in Channel) | frozenset(g.value for g in ChannelGroup)
 
 _hasher = PasswordHasher()
 
@@ -80,9 +78,9 @@ def create_agent(db: Session, env: Env, actor: Actor, new: NewAgent) -> Agent:
     if new.password is not None and len(new.password) < MIN_PASSWORD:
         raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters")
     capacity = dict(DEFAULT_CAPACITY if new.capacity is None else new.capacity)
-    for channel, slots in capacity.items():
-        if channel not in Channel.__members__.values() or not 0 <= slots <= 100:
-            raise InvalidInput(f"capacity {channel}={slots} is not valid")
+    for key, slots in capacity.items():
+        if key not in CAPACITY_KEYS or not 0 <= slots <= 100:
+            raise InvalidInput(f"capacity {key}={slots} is not valid")
     team_names = list(dict.fromkeys(" ".join(t.split()) for t in new.teams))
     if any(not t or len(t) > 80 for t in team_names):
         raise InvalidInput("team names are 1-80 characters")
@@ -168,6 +166,17 @@ def create_token(db: Session, env: Env, actor: Actor, email: str, label: str) ->
 def set_presence(
     db: Session, env: Env, actor: Actor, agent_id: int, presence: Presence | str
 ) -> Agent:
+    """Online, away or offline; routing gives cases to online agents only. In the same
+    transaction, so that no customer is left with nobody:
+
+    - going offline, the agent's new and open cases on a live channel (phone, chat) and
+      those whose customer waits for an answer (a running service-level clock, i.e. a
+      due time) go to other agents by the routing rules, or back to the waiting cases
+      when nobody can take them now; their other cases stay theirs;
+    - going away, only the live-channel cases move: the customer is on the line or in
+      the chat window now, while written cases can wait for a short break;
+    - coming online, the waiting cases are routed (to this agent or another, by the
+      rules), so that the agent picks up work at once."""
     try:
         target = Presence(presence)
     except ValueError:
@@ -181,4 +190,9 @@ def set_presence(
             agent.presence = target
             unit.audit("agent.presence", "agent", agent.id, old=old.value, new=target.value)
             unit.emit("agent.presence", agent_id=agent.id, presence=target.value)
+            if target is Presence.ONLINE:
+                if can_own(agent):
+                    route_in(unit, limit=ONLINE_BATCH)
+            else:
+                release_for_presence(unit, agent.id, target)
         return agent
