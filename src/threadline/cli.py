@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from threadline import __version__
 from threadline.actions import Actor, NewAgent, create_agent, create_token
+from threadline.actions.service_level_admin import seed_default_service_levels
 from threadline.errors import ConfigurationError, ThreadlineError
 from threadline.migrate import upgrade
 from threadline.models import Agent
@@ -67,6 +68,12 @@ def init(admin_email: str, admin_name: str, password_stdin: bool) -> None:
     upgrade(runtime.settings.database_url)
     click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
     with runtime.db.session() as db:
+        seeded = seed_default_service_levels(db, runtime.env)
+        if seeded.policies:
+            click.echo(
+                f"service levels: stored {seeded.policies} default policies and "
+                f"{seeded.calendars} calendars"
+            )
         admins = db.scalar(select(func.count()).select_from(Agent).where(Agent.role == Role.ADMIN))
         if admins:
             return

@@ -16,6 +16,12 @@ from sqlalchemy.orm import Session
 from tests.api.conftest import Caller
 from tests.factories import receive_email
 from threadline.actions import Actor, Env, merge_customers
+from threadline.actions.service_level_admin import (
+    CalendarInput,
+    PolicyInput,
+    create_calendar,
+    create_policy,
+)
 from threadline.channels.base import IncomingFile
 from threadline.models import Attachment, Base
 from threadline.permissions import Permission, allows
@@ -33,6 +39,8 @@ class World:
     merge_id: int
     touch_id: int
     attachment_id: int
+    calendar_id: int
+    policy_id: int
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class Route:
                 merge_id=world.merge_id,
                 touch_id=world.touch_id,
                 attachment_id=world.attachment_id,
+                calendar_id=world.calendar_id,
+                policy_id=world.policy_id,
             )
             + self.query
         )
@@ -60,6 +70,10 @@ class Route:
 
 def _text(_: World, caller: Caller) -> dict[str, Any]:
     return {"text": f"from {caller.role.value}"}
+
+
+def _calendar(name: str) -> dict[str, Any]:
+    return {"name": name, "time_zone": "Europe/London", "hours": {"mon": [["09:00", "17:00"]]}}
 
 
 ROUTES = [
@@ -140,6 +154,36 @@ ROUTES = [
     Route("GET", "/api/v1/search", Permission.LOOK_UP_CUSTOMERS, query="?q=lamp"),
     Route("GET", "/api/v1/attachments/{attachment_id}", Permission.READ_CASES),
     Route("GET", "/api/v1/touches/{touch_id}/raw", Permission.READ_CASES),
+    Route("GET", "/api/v1/calendars", Permission.READ_REPORTS),
+    Route(
+        "POST",
+        "/api/v1/calendars",
+        Permission.MANAGE_SERVICE_LEVELS,
+        lambda w, c: _calendar(f"Desk of the {c.role.value}"),
+    ),
+    Route("GET", "/api/v1/calendars/{calendar_id}", Permission.READ_REPORTS),
+    Route(
+        "PUT",
+        "/api/v1/calendars/{calendar_id}",
+        Permission.MANAGE_SERVICE_LEVELS,
+        lambda w, c: _calendar("Back office"),
+    ),
+    Route("DELETE", "/api/v1/calendars/{calendar_id}", Permission.MANAGE_SERVICE_LEVELS),
+    Route("GET", "/api/v1/service-levels", Permission.READ_REPORTS),
+    Route(
+        "POST",
+        "/api/v1/service-levels",
+        Permission.MANAGE_SERVICE_LEVELS,
+        lambda w, c: {"channel": "web", "targets": {"first_reply": 3600}},
+    ),
+    Route("GET", "/api/v1/service-levels/{policy_id}", Permission.READ_REPORTS),
+    Route(
+        "PUT",
+        "/api/v1/service-levels/{policy_id}",
+        Permission.MANAGE_SERVICE_LEVELS,
+        lambda w, c: {"channel": "api", "targets": {"first_reply": 600}},
+    ),
+    Route("DELETE", "/api/v1/service-levels/{policy_id}", Permission.MANAGE_SERVICE_LEVELS),
     Route("GET", "/api/v1/events", ANY, streams=True),
     Route("DELETE", "/api/v1/session", ANY),
 ]
@@ -156,8 +200,19 @@ def world(db: Session, env: Env) -> World:
     merge = merge_customers(db, env, Actor.system(), kept, gone)
     attachment_id = db.scalar(select(Attachment.id).where(Attachment.touch_id == ann.touch_id))
     assert attachment_id is not None
+    desk = create_calendar(db, env, Actor.system(), CalendarInput(**_calendar("Back office")))
+    policy = create_policy(
+        db, env, Actor.system(), PolicyInput(channel="api", targets={"first_reply": 900})
+    )
     return World(
-        ann.customer_id, other.customer_id, ann.case_id, merge.id, ann.touch_id, attachment_id
+        ann.customer_id,
+        other.customer_id,
+        ann.case_id,
+        merge.id,
+        ann.touch_id,
+        attachment_id,
+        desk.id,
+        policy.id,
     )
 
 

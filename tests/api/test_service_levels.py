@@ -25,6 +25,7 @@ from threadline.actions import (
     set_status,
 )
 from threadline.actions.clocks import sweep_clocks
+from threadline.actions.service_level_admin import seed_default_service_levels
 from threadline.clock import FrozenClock
 from threadline.events import Event
 from threadline.models import Case
@@ -254,3 +255,52 @@ def test_a_breach_takes_the_case_from_an_owner_who_is_not_online(
 
 def _hours_between(first: str, second: str) -> float:
     return (datetime.fromisoformat(second) - datetime.fromisoformat(first)).total_seconds() / HOUR
+
+
+def test_a_policy_set_by_an_admin_starts_clocks_and_escalates_its_breaches(
+    db: Session, env: Env, client: TestClient, callers: dict[Role, Caller], clock: FrozenClock
+) -> None:
+    """After `threadline init` stored the defaults, an admin adds a tighter promise for
+    VIP texts that raises the priority when broken: the new policy starts the clock, and
+    its breach makes the case high priority."""
+    seed_default_service_levels(db, env)
+    created = client.post(
+        "/api/v1/service-levels",
+        headers=callers[Role.ADMIN].headers,
+        json={
+            "channel": "sms",
+            "segment": "vip",
+            "targets": {"first_reply": 600},
+            "escalation": {"notify": ["supervisors"], "raise_priority": True},
+        },
+    )
+    assert created.status_code == 201, created.text
+    listed = client.get("/api/v1/service-levels?limit=200", headers=callers[Role.ADMIN].headers)
+    assert len(listed.json()["items"]) > 1  # the defaults were kept beside it
+
+    vip = client.post(
+        "/api/v1/customers",
+        headers=callers[Role.AGENT].headers,
+        json={
+            "name": "Vera Vip",
+            "segment": "vip",
+            "identities": [{"kind": "phone", "value": "+447700900888"}],
+        },
+    )
+    assert vip.status_code == 201, vip.text
+    text = receive(db, env, inbound(Channel.SMS, IdentityKind.PHONE, "+447700900888", "Urgent"))
+    db.close()
+    (first,) = by_kind(clocks_of(client, callers[Role.AGENT], text.case_id), "first_reply")
+    assert (first["target_seconds"], first["due_at"]) == (600, "2026-11-23T09:10:00+00:00")
+
+    clock.advance(timedelta(minutes=11))
+    events = env.bus.subscribe()
+    assert sweep_clocks(db, env).breaches == 1
+    db.close()
+    case = clocks_of(client, callers[Role.AGENT], text.case_id)
+    assert case["priority"] == "high"
+    (breach,) = [e for e in drain(events) if e.type == "sla.breached"]
+    assert breach.data["notify"] == [
+        callers[Role.SUPERVISOR].agent_id,
+        callers[Role.ADMIN].agent_id,
+    ]

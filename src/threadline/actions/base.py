@@ -181,9 +181,7 @@ def _worth_retrying(exc: OperationalError) -> bool:
     """SQLite was busy, or PostgreSQL chose this transaction as a deadlock's victim or
     could not serialise it: running it again is the remedy."""
     message = str(exc)
-    return any(
-        sign in message for sign in ("locked", "deadlock detected", "could not serialize")
-    )
+    return any(sign in message for sign in ("locked", "deadlock detected", "could not serialize"))
 
 
 def action(function: Callable[P, T]) -> Callable[P, T]:

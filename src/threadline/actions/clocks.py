@@ -343,8 +343,10 @@ _MARK_CHECKED = (
         ),
     )
 )
-_SUPERVISORS = select(Agent.id).where(
-    Agent.role.in_((Role.SUPERVISOR, Role.ADMIN)), Agent.active.is_(True)
+_SUPERVISORS = (
+    select(Agent.id)
+    .where(Agent.role.in_((Role.SUPERVISOR, Role.ADMIN)), Agent.active.is_(True))
+    .order_by(Agent.id)
 )
 _RAISED = {
     Priority.LOW: Priority.NORMAL,

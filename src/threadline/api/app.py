@@ -99,6 +99,7 @@ def api_v1() -> APIRouter:
         inbound,
         merges,
         search,
+        service_levels,
         session,
     )
 
@@ -113,6 +114,7 @@ def api_v1() -> APIRouter:
         case_actions,
         files,
         search,
+        service_levels,
         events,
     )
     for module in modules:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from threadline.actions import Actor, Env, NewAgent, create_agent, create_customer, set_presence
 from threadline.actions.mailboxes import add_mailbox
+from threadline.actions.service_level_admin import seed_default_service_levels
 from threadline.clock import FrozenClock
 from threadline.demo.data import (
     ADMIN_EMAIL,
@@ -73,7 +74,10 @@ def seed(db: Session, env: Env, *, customers: int = 300, seed: int = 7) -> DemoS
     # since, and the stories run from `start` to `end`.
     clock = FrozenClock(start - timedelta(days=3 * 365))
     rng = random.Random(seed)
-    w = _hire_staff(db, dataclasses.replace(env, clock=clock), clock, rng)
+    demo_env = dataclasses.replace(env, clock=clock)
+    # The shop set its service levels up when it opened; every story's clocks follow them.
+    seed_default_service_levels(db, demo_env)
+    w = _hire_staff(db, demo_env, clock, rng)
     _open_mailboxes(w)
     people = _sign_up_customers(w, customers, start)
     _clock_in(w, final=False)
