@@ -15,7 +15,10 @@ BENCH_INGEST_SESSIONS=shared (or both) measures one long-lived session with
 database; the figure is the median of BENCH_INGEST_RUNS runs (3). With --profile DIR a
 last, profiled pass over the first 5,000 messages writes DIR/ingest-receive-sqlite.prof.
 BENCH_INGEST_EXPERIMENTS=1 adds runs with SQLite's automatic WAL checkpoint off, to size
-what moving checkpoints out of the request path would gain."""
+what moving checkpoints out of the request path would gain, and runs on a database at
+migration 0005, whose triggers indexed every row for search as it was inserted (0006
+moved that to threadline.search_index): the rate before and after, in one run. On SQLite
+the indexing itself is measured apart: its rate, and its longest batch."""
 
 from __future__ import annotations
 
@@ -23,8 +26,9 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -37,13 +41,17 @@ from bench.common import (
     fresh_runtime,
     median,
     percentile,
+    scratch_sqlite,
+    started,
     timed_loop,
 )
 from threadline.actions import receive
 from threadline.channels.base import IdentityRef, Inbound
 from threadline.identities import normalise
+from threadline.migrate import upgrade
 from threadline.models import Touch
 from threadline.runtime import Runtime
+from threadline.search_index import BATCH, catch_up
 from threadline.vocabulary import Channel, IdentityKind
 
 SEED = 20_261_123
@@ -228,6 +236,18 @@ def _checkpoints_off_path(runtime: Runtime, messages: list[Inbound]) -> Run:
     return _per_request(runtime, messages)
 
 
+@contextmanager
+def _search_triggers_on(kind: DbKind) -> Iterator[Runtime]:
+    """An experiment, for comparison: a fresh SQLite database migrated to 0005 only, so
+    that 0004's triggers index every row as it is inserted, as before 0006."""
+    if kind != "sqlite":
+        raise ValueError("the search triggers are SQLite's")
+    with scratch_sqlite() as url:
+        upgrade(url, "0005")
+        with started(url) as runtime:
+            yield runtime
+
+
 def _check_landed(runtime: Runtime, messages: list[Inbound]) -> None:
     with runtime.db.reading() as session:
         landed = session.scalar(select(func.count()).select_from(Touch))
@@ -242,10 +262,11 @@ def _measure(
     runs: int,
     mode: str,
     body: Callable[[Runtime, list[Inbound]], Run],
+    fresh: Callable[[DbKind], AbstractContextManager[Runtime]] = fresh_runtime,
 ) -> float:
     results: list[Run] = []
     for attempt in range(runs):
-        with fresh_runtime(kind) as runtime:
+        with fresh(kind) as runtime:
             result = body(runtime, messages)
             _check_landed(runtime, messages)
         results.append(result)
@@ -285,7 +306,8 @@ def _counting(runtime: Runtime) -> Iterator[Counter[str]]:
     """Count the statements SQLite itself runs, by their first word, through the
     driver's trace hook: it sees what SQLAlchemy sends, what the hot path sends straight
     to the cursor (threadline/prepared.py) and db.py's BEGIN IMMEDIATE alike, and the
-    statements the search index's triggers run (about 5.7 INSERTs a message)."""
+    statements triggers run (0004's search triggers ran about 5.7 INSERTs a message; 0006
+    took them off the write path)."""
     counts: Counter[str] = Counter()
 
     def trace(statement: str) -> None:
@@ -317,6 +339,51 @@ def _statements(report: Report, messages: list[Inbound]) -> None:
         "statements",
         db="sqlite",
         note=breakdown,
+    )
+
+
+# --- the search index -------------------------------------------------------------------
+
+
+def _index_backlog(report: Report, messages: list[Inbound]) -> None:
+    """What receive() no longer does on SQLite: index the rows of `messages` afterwards,
+    in the batches the worker's job and a search use. Each batch holds SQLite's write
+    lock, so its length is what a message received meanwhile may wait."""
+    with fresh_runtime("sqlite") as runtime:
+        ingest = _per_request(runtime, messages)
+        batches: list[int] = []
+        rows = 0
+        while True:
+            started_ns = perf_counter_ns()
+            with runtime.db.session() as db:
+                indexed = catch_up(db.connection(), BATCH)
+                db.commit()
+            batches.append(perf_counter_ns() - started_ns)
+            rows += indexed
+            if indexed < BATCH:
+                break
+    seconds = sum(batches) / 1e9
+    report.emit(
+        "search index catch-up",
+        len(messages) / seconds,
+        "messages/s",
+        db="sqlite",
+        note=f"{rows:,} customers, cases and touches of {len(messages):,} messages "
+        f"({rows / seconds:,.0f} rows/s), in batches of {BATCH}",
+    )
+    report.emit(
+        "search index batch, longest",
+        max(batches) / 1e6,
+        "ms",
+        db="sqlite",
+        note=f"median {median(batches) / 1e6:.1f} ms; one write transaction each",
+    )
+    report.emit(
+        "receive, then index",
+        len(messages) / (ingest.seconds + seconds),
+        "messages/s",
+        db="sqlite",
+        note=f"receive {ingest.per_second:,.0f}/s and the indexing, one after the other",
     )
 
 
@@ -353,6 +420,15 @@ def run(report: Report) -> None:
             "experiment: wal_autocheckpoint=0",
             _checkpoints_off_path,
         )
+        _measure(
+            report,
+            "sqlite",
+            messages,
+            runs,
+            "experiment: search triggers on the write path (0005)",
+            _per_request,
+            fresh=_search_triggers_on,
+        )
 
     if "sqlite" not in kinds:
         return
@@ -369,6 +445,7 @@ def run(report: Report) -> None:
             f"{ceiling / sqlite_rate:.1f}x slower",
         )
     _statements(report, messages[: min(len(messages), 2_000)])
+    _index_backlog(report, messages)
 
     if report.profile_dir is not None:
         profiled = messages[: min(len(messages), 5_000)]

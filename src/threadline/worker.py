@@ -119,13 +119,16 @@ def sweep_service_levels(runtime: Runtime) -> int:
 
 def standard_jobs() -> tuple[Job, ...]:
     """What every worker does besides delivering, one worker at a time per job."""
-    from threadline.routing.jobs import routing_job  # it imports Job from here
+    # Both import Job from here.
+    from threadline.routing.jobs import routing_job
+    from threadline.search_index import search_index_job
 
     return (
         Job("mail:poll", MAIL_POLL_SECONDS, poll_mailboxes),
         Job("mail:retry", MAIL_RETRY_SECONDS, retry_stored_mail),
         Job("sla:sweep", SWEEP_SECONDS, sweep_service_levels),
         routing_job(),
+        search_index_job(),
     )
 
 

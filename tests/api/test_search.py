@@ -10,6 +10,8 @@ from tests.api.conftest import Caller
 from tests.factories import inbound, receive_email
 from threadline.actions import Actor, Env, add_note, receive
 from threadline.models import format_ref
+from threadline.runtime import Runtime
+from threadline.search_index import behind
 from threadline.vocabulary import Channel, IdentityKind, Role
 
 
@@ -127,3 +129,23 @@ def test_the_answer_is_described_in_the_openapi(client: TestClient) -> None:
     fields = spec["components"]["schemas"]["SearchOut"]["properties"]
     assert set(fields) == {"customers", "cases", "touches"}
     assert {p["name"] for p in operation["parameters"]} == {"q", "limit"}
+
+
+def test_a_message_is_found_the_moment_it_has_landed(
+    client: TestClient, callers: dict[Role, Caller], db: Session, env: Env, runtime: Runtime
+) -> None:
+    def found(q: str) -> list[int]:
+        answer = client.get("/api/v1/search", params={"q": q}, headers=callers[Role.AGENT].headers)
+        assert answer.status_code == 200, answer.text
+        return [t["id"] for t in answer.json()["touches"]]
+
+    first = receive_email(db, env, "ann@example.com", "The toaster sparks").touch_id
+    assert found("toaster") == [first]
+    second = receive_email(db, env, "bo@example.com", "My toaster sparks too").touch_id
+    if runtime.db.dialect == "sqlite":
+        # Receiving indexes nothing (migration 0006): the search catches the index up.
+        with runtime.db.reading() as read:
+            assert behind(read.connection())
+    assert found("toaster sparks") == [second, first]
+    with runtime.db.reading() as read:
+        assert not behind(read.connection())

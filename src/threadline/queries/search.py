@@ -1,6 +1,11 @@
 """Search behind `GET /api/v1/search`: customers, cases and touches matching the words of a
 query, through the databases' full-text indexes (migration 0004), never a scan.
 
+On SQLite the index holds the rows threadline.search_index has reached (migration 0006
+took indexing off the write path): call `search_index.refresh()` before opening the
+session to search with, as the route does, and a row written a moment ago is found.
+PostgreSQL's indexes are always up to date.
+
 How a query matches:
 - its words are ANDed, case-insensitively, each matching a whole word: a customer by
   name, a case by subject, a touch by its text. Not the start of a word (`lamp` does
@@ -153,7 +158,8 @@ def _identities(whole: str, region: str) -> tuple[tuple[IdentityKind, str], ...]
 
 def search(db: Session, text: str, *, region: str, cases: bool, private: bool, limit: int) -> Found:
     """At most `limit` customers, cases and touches matching `text` (see the module's
-    docstring): about six indexed queries, whatever the size of the database."""
+    docstring): about six indexed queries, whatever the size of the database. Reads
+    the index as it is: on SQLite, refresh it first (search_index.refresh)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1-{MAX_LIMIT}")
     terms = parse(text, region=region)

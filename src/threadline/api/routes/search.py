@@ -14,6 +14,7 @@ from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.schemas import Schema, Timestamp, error_responses
 from threadline.permissions import Permission, allows
 from threadline.queries.search import MAX_LIMIT, MAX_WORDS, search
+from threadline.search_index import refresh
 from threadline.vocabulary import CaseStatus, Channel, Direction, TouchKind
 
 router = APIRouter(tags=["search"])
@@ -95,6 +96,10 @@ def search_everything(
     Only what the caller may read: cases and touches need the right to read cases, and
     the words of internal notes and system events are found only for callers who may
     read those (never for shop clerks)."""
+    # On SQLite, rows written since the indexer last ran are indexed first (a short
+    # write, only when there are any), so that what just arrived is found. `db` has
+    # read nothing yet: its snapshot begins after this.
+    refresh(runtime.db)
     found = search(
         db,
         q,
