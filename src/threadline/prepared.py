@@ -24,6 +24,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import ReturnsRows
 
+from threadline.models.base import UTCDateTime, sqlite_utc_text
+
 Processor = Callable[[Any], Any]
 
 
@@ -71,8 +73,7 @@ class Prepared:
         # IN lists and LIMITs into plain parameters with their values.
         expanded = compiled.construct_expanded_state(dict.fromkeys(required))
         processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for name, bind in compiled.binds.items()
+            name: _bind_processor(bind.type, dialect) for name, bind in compiled.binds.items()
         } | dict(expanded.processors)
 
         results: tuple[Processor | None, ...] = ()
@@ -169,6 +170,13 @@ class Prepared:
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         row = self.first(conn, params)
         return None if row is None else row[0]
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Processor | None:
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return sqlite_utc_text
+    made: Processor | None = type_.dialect_impl(dialect).bind_processor(dialect)
+    return made
 
 
 def _result_processor(type_: Any, dialect: Dialect) -> Processor | None:

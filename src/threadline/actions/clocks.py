@@ -81,14 +81,24 @@ def load(conn: Connection, case_id: int) -> list[ClockState]:
     return [_state(row) for row in _SELECT_CLOCKS.all(conn, {"case_id": case_id})]
 
 
-def save(conn: Connection, before: Sequence[ClockState], after: Sequence[ClockState]) -> None:
-    """Write what changed between two lists of a case's clocks (new ones have no id)."""
+def save(
+    conn: Connection,
+    before: Sequence[ClockState],
+    after: Sequence[ClockState],
+    *,
+    case_id: int | None = None,
+) -> None:
+    """Write what changed between two lists of a case's clocks (new ones have no id;
+    `case_id`, when given, is the case of the new ones)."""
     old = {clock.id: clock for clock in before if clock.id is not None}
     new_rows = [
         {name: getattr(clock, name) for name in _STATE_FIELDS}
         for clock in after
         if clock.id is None
     ]
+    if case_id is not None:
+        for row in new_rows:
+            row["case_id"] = case_id
     changed = [
         {"b_id": clock.id, **{f"b_{name}": getattr(clock, name) for name in _MUTABLE}}
         for clock in after

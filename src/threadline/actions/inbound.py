@@ -357,7 +357,7 @@ def _open_case(
             },
         )
     )
-    clocks.save(conn, (), [replace(clock, case_id=case_id) for clock in planned])
+    clocks.save(conn, (), planned, case_id=case_id)
     unit.audit("case.created", "case", case_id, customer_id=sender.customer_id)
     unit.emit(
         "case.created",

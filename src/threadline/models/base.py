@@ -46,6 +46,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime and SQLite's DATETIME make of an instant together (UTC, as
+    `YYYY-MM-DD HH:MM:SS.ffffff`), in one step: the hot path binds a dozen times a
+    message (threadline.prepared uses it). The same refusal of naive values."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use an aware one")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
 def str_enum(enum: type[StrEnum]) -> Enum:
     """Enums are stored as short strings without a CHECK constraint, so that adding a
     value never needs a migration; reads hand back the enum member."""

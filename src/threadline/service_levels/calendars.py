@@ -208,14 +208,27 @@ def _openings(calendar: BusinessCalendar, since: datetime) -> Iterator[tuple[dat
     except OverflowError:
         return
     while True:
-        if not calendar.closed_on(day):
-            for start, end in calendar._pieces[day.weekday()]:
-                opened, closed = _instant(zone, day, start), _instant(zone, day, end)
-                if opened < closed:  # a span lost in a spring-forward gap is no time at all
-                    yield opened, closed
+        yield from _day_openings(calendar, zone, day)
         if day == date.max:
             return
         day += timedelta(days=1)
+
+
+@lru_cache(maxsize=8192)
+def _day_openings(
+    calendar: BusinessCalendar, zone: ZoneInfo, day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """One local day's open intervals as UTC instants. Memoised: every new case works out
+    its due times from the same few days, and a calendar is an immutable value (a changed
+    calendar is another key), so the cache can never answer for a calendar that is gone."""
+    if calendar.closed_on(day):
+        return ()
+    spans = []
+    for start, end in calendar._pieces[day.weekday()]:
+        opened, closed = _instant(zone, day, start), _instant(zone, day, end)
+        if opened < closed:  # a span lost in a spring-forward gap is no time at all
+            spans.append((opened, closed))
+    return tuple(spans)
 
 
 def _instant(zone: ZoneInfo, day: date, seconds: int) -> datetime:

@@ -81,7 +81,11 @@ def start(
     """A clock started by a contact at `at` (which may lie in the past: a message that
     arrived late is clocked from when it was sent)."""
     at = min(at, now)
-    clock = ClockState(
+    calendar = target.calendar
+    due = add_business_time(calendar, at, target.seconds)
+    warns = add_business_time(calendar, at, target.seconds * target.warn_share)
+    # Built in one go rather than through _schedule(): every new case starts two or three.
+    return ClockState(
         case_id=case_id,
         kind=target.kind,
         channel=channel,
@@ -91,8 +95,10 @@ def start(
         warn_share=target.warn_share,
         started_at=at,
         resumed_at=at,
+        due_at=due,
+        warns_at=warns,
+        next_check_at=warns,
     )
-    return _schedule(clock, target.calendar, at)
 
 
 def measured(
