@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from tests.factories import agent
 from threadline.actions import Actor, Env, merge_customers, reply
-from threadline.actions.inbound_mail import MailOutcome, process_mail
+from threadline.actions.inbound_mail import MailOutcome, StoredMail, process_mail, process_mails
 from threadline.actions.mailboxes import add_mailbox, store_mail
 from threadline.actions.outbox import claim_outbox, record_delivery
 from threadline.channels.base import DeliveryResult
 from threadline.models import (
     Attachment,
+    AuditEntry,
     Case,
     Identity,
     InboundMail,
@@ -318,3 +319,97 @@ def test_an_unreadable_message_is_kept_with_its_reason(
     outcome = deliver(db, env, b"\r\n\r\n", mailbox_id)
     assert outcome.state is MailState.IGNORED and outcome.reason
     assert outcome.reason.startswith("unreadable")
+
+
+def _stored(db: Session, env: Env, raw: bytes, mailbox_id: int, mail_from: str) -> StoredMail:
+    """A freshly stored message as the SMTP listener hands it over: bytes in memory."""
+    mail_id = store_mail(
+        db,
+        env,
+        raw,
+        source="smtp",
+        mail_from=mail_from,
+        rcpt_to=[SUPPORT],
+        mailbox_id=mailbox_id,
+        message_id=None,
+    )
+    row = db.get(InboundMail, mail_id)
+    assert row is not None
+    return StoredMail(mail_id, row.sha256, mail_from, SUPPORT, None, raw=raw)
+
+
+def test_a_batch_lands_each_message_and_records_them_all(
+    db: Session, env: Env, mailbox_id: int
+) -> None:
+    agent(db, env, email="kim@shop.example")
+    first = _stored(db, env, mail(), mailbox_id, "ann@example.com")
+    answer = mail(
+        subject="Re: My order has not arrived",
+        body="Any news?",
+        message_id="<m2@mail.example.com>",
+        headers={"In-Reply-To": "<m1@mail.example.com>"},
+    )
+    batch = [
+        first,
+        _stored(db, env, answer, mailbox_id, "ann@example.com"),
+        _stored(db, env, b"\r\n\r\n", mailbox_id, "ann@example.com"),
+        _stored(
+            db,
+            env,
+            mail(sender="kim@shop.example", message_id="<k@x>"),
+            mailbox_id,
+            "kim@shop.example",
+        ),
+        _stored(db, env, mail(message_id="<m3@x>"), mailbox_id, "ann@example.com"),
+    ]
+    # The last one's bytes are gone from memory and disk alike: it fails, alone.
+    env.files.path_for(batch[-1].sha256).unlink()
+    batch[-1] = StoredMail(batch[-1].id, batch[-1].sha256, "ann@example.com", SUPPORT, None)
+
+    results = process_mails(db, env, batch)
+
+    opened, answered, unreadable, from_agent, lost = results
+    assert isinstance(opened, MailOutcome) and isinstance(answered, MailOutcome)
+    assert opened.state is answered.state is MailState.PROCESSED
+    assert opened.case_id is not None and answered.case_id == opened.case_id
+    assert isinstance(unreadable, MailOutcome) and unreadable.state is MailState.IGNORED
+    assert isinstance(from_agent, MailOutcome) and from_agent.state is MailState.IGNORED
+    assert from_agent.reason is not None and "agent kim@shop.example" in from_agent.reason
+    assert isinstance(lost, FileNotFoundError)
+    db.expire_all()
+    rows = {mail.id: db.get(InboundMail, mail.id) for mail in batch}
+    assert [(r.state, r.touch_id) for r in rows.values() if r] == [
+        (MailState.PROCESSED, opened.touch_id),
+        (MailState.PROCESSED, answered.touch_id),
+        (MailState.IGNORED, None),
+        (MailState.IGNORED, None),
+        (MailState.STORED, None),  # the caller records the failure
+    ]
+    assert all(r.processed_at is not None for r in list(rows.values())[:4] if r)
+    recorded = db.scalars(
+        select(AuditEntry.action)
+        .where(AuditEntry.subject_type == "inbound_mail", AuditEntry.action != "mail.stored")
+        .order_by(AuditEntry.subject_id)
+    ).all()
+    assert recorded == ["mail.processed", "mail.processed", "mail.ignored", "mail.ignored"]
+
+
+def test_a_batch_uses_the_bytes_it_is_given(db: Session, env: Env, mailbox_id: int) -> None:
+    stored = _stored(db, env, mail(), mailbox_id, "ann@example.com")
+    env.files.path_for(stored.sha256).unlink()  # not read again: the bytes are in hand
+    [outcome] = process_mails(db, env, [stored])
+    assert isinstance(outcome, MailOutcome) and outcome.state is MailState.PROCESSED
+
+
+def test_a_message_landed_twice_in_batches_is_one_touch(
+    db: Session, env: Env, mailbox_id: int
+) -> None:
+    """A crash after landing a batch and before recording it: the retry lands the
+    messages again, and receive() knows them."""
+    stored = _stored(db, env, mail(), mailbox_id, "ann@example.com")
+    [first] = process_mails(db, env, [stored])
+    [again] = process_mails(db, env, [stored])
+    assert isinstance(first, MailOutcome) and isinstance(again, MailOutcome)
+    assert again.touch_id == first.touch_id
+    assert again.reason is not None and "duplicate" in again.reason
+    assert db.scalar(select(func.count()).select_from(Touch)) == 1

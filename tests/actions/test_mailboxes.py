@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session
 from tests.conftest import table_rows
 from threadline.actions import Actor, Env, NewAgent, create_agent
 from threadline.actions.mailboxes import (
+    KeptMail,
     add_mailbox,
+    keep_mail,
     parse_imap_url,
     record_imap_position,
     record_mail_failure,
     store_mail,
+    store_mails,
 )
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import AuditEntry, InboundMail, Mailbox
@@ -170,6 +173,68 @@ def test_store_mail_refuses_what_it_cannot_file(db: Session, env: Env) -> None:
         store_mail(
             db, env, b"x", source="imap", mail_from="", rcpt_to=[], mailbox_id=999, message_id=None
         )
+    assert table_rows(db, "inbound_mail") == []
+
+
+def test_store_mails_keeps_several_in_one_transaction(db: Session, env: Env) -> None:
+    mailbox = _add(db, env, "support@shop.example")
+    raws = [b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n", b"x"]
+    kept = [
+        keep_mail(
+            env,
+            raw,
+            source="smtp",
+            mail_from=f"sender{n}@customer.example",
+            rcpt_to=["support@shop.example"],
+            mailbox_id=mailbox.id if n < 2 else None,
+            message_id=None,
+        )
+        for n, raw in enumerate(raws)
+    ]
+    ids = store_mails(db, env, kept)
+    assert len(ids) == 3 and ids == sorted(ids)
+    rows = [db.get(InboundMail, mail_id) for mail_id in ids]
+    assert [env.files.read(row.sha256) for row in rows if row] == raws
+    assert [row.mail_from for row in rows if row] == [
+        "sender0@customer.example",
+        "sender1@customer.example",
+        "sender2@customer.example",
+    ]
+    assert [row.mailbox_id for row in rows if row] == [mailbox.id, mailbox.id, None]
+    assert {row.state for row in rows if row} == {MailState.STORED}
+    stored = db.scalars(
+        select(AuditEntry.subject_id).where(AuditEntry.action == "mail.stored")
+    ).all()
+    assert sorted(stored) == ids
+
+
+def test_store_mails_stores_none_when_one_cannot_be_filed(db: Session, env: Env) -> None:
+    mailbox = _add(db, env, "support@shop.example")
+
+    def kept(raw: bytes, mailbox_id: int) -> KeptMail:
+        return keep_mail(
+            env,
+            raw,
+            source="smtp",
+            mail_from="",
+            rcpt_to=[],
+            mailbox_id=mailbox_id,
+            message_id=None,
+        )
+
+    good, stray = kept(b"good", mailbox.id), kept(b"stray", 999)
+    with pytest.raises(NotFound):
+        store_mails(db, env, [good, stray])
+    assert table_rows(db, "inbound_mail") == []
+
+
+def test_store_mails_refuses_a_row_without_its_file(db: Session, env: Env) -> None:
+    kept = keep_mail(
+        env, b"gone", source="imap", mail_from="", rcpt_to=[], mailbox_id=None, message_id=None
+    )
+    env.files.path_for(kept.sha256).unlink()
+    with pytest.raises(InvalidInput):
+        store_mails(db, env, [kept])
     assert table_rows(db, "inbound_mail") == []
 
 

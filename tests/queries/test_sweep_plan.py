@@ -20,9 +20,7 @@ CLOCKS = 20_000
 DUE = 20
 
 
-def test_the_sweep_reads_the_due_clocks_by_index(
-    db: Session, env: Env, clock: FrozenClock
-) -> None:
+def test_the_sweep_reads_the_due_clocks_by_index(db: Session, env: Env, clock: FrozenClock) -> None:
     case_id = receive_email(db, env, "ann@example.com", "Hello").case_id
     now = clock.now()
     rows = [

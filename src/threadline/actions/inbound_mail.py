@@ -14,16 +14,18 @@ The listener and the IMAP poller store every message before anything else happen
 
 Processing is idempotent: a message processed twice (a retry after a crash between
 receive() and the bookkeeping) lands once, because receive() de-duplicates by
-Message-ID."""
+Message-ID. That is what lets process_mails() take several messages at once and record
+how they all ended in one transaction after landing them one by one."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
@@ -38,6 +40,7 @@ from threadline.errors import InvalidInput, NotFound
 from threadline.identities import normalise
 from threadline.models import Agent, Case, InboundMail, Mailbox, OutboxMessage, ThreadKey, Touch
 from threadline.models import parse_ref as parse_case_ref
+from threadline.prepared import Prepared
 from threadline.vocabulary import (
     Channel,
     Delivery,
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 MAX_SUBJECT = 300
 MAX_EXTERNAL_ID = 250
 MAX_QUOTED = 200_000
+MAX_REASON = 2000
 # A Date header further ahead than this is a wrong clock, not a time to sort by.
 FUTURE_SLACK = timedelta(hours=1)
 
@@ -66,48 +70,150 @@ class MailOutcome:
 
 
 @dataclass(frozen=True)
-class _Stored:
-    """What processing needs of the stored row, read before the parse."""
+class StoredMail:
+    """A stored message as processing needs it: its row's facts, and its bytes when
+    whoever hands it over still holds them (the SMTP listener, which has just stored
+    it); without them they are read from the file store."""
 
     id: int
     sha256: str
     mail_from: str
     mailbox_address: str | None
     team_id: int | None
+    raw: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """How one message ended. `recorded`: its row says so already, written in the
+    transaction that landed it; otherwise _record() writes it."""
+
+    outcome: MailOutcome
+    recorded: bool = False
+
+
+_STORED = (
+    select(
+        InboundMail.id,
+        InboundMail.sha256,
+        InboundMail.mail_from,
+        InboundMail.state,
+        InboundMail.touch_id,
+        InboundMail.reason,
+        Mailbox.address,
+        Mailbox.team_id,
+    )
+    .outerjoin(Mailbox, Mailbox.id == InboundMail.mailbox_id)
+    .where(InboundMail.id == bindparam("mail_id"))
+)
+_MARK = Prepared(
+    update(InboundMail)
+    .where(InboundMail.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        touch_id=bindparam("b_touch_id"),
+        reason=bindparam("b_reason"),
+        processed_at=bindparam("b_now"),
+    )
+)
 
 
 @action
 def process_mail(db: Session, env: Env, mail_id: int) -> MailOutcome:
-    """Parse the stored message `mail_id` and land it (see the module's description)."""
-    mail = db.get(InboundMail, mail_id)
-    if mail is None:
-        raise NotFound(f"inbound mail {mail_id} does not exist")
-    if mail.state in (MailState.PROCESSED, MailState.IGNORED):
-        return MailOutcome(mail.id, mail.state, mail.touch_id, None, mail.reason)
-    mailbox = db.get(Mailbox, mail.mailbox_id) if mail.mailbox_id is not None else None
-    stored = _Stored(
-        id=mail.id,
-        sha256=mail.sha256,
-        mail_from=mail.mail_from,
-        mailbox_address=mailbox.address if mailbox else None,
-        team_id=mailbox.team_id if mailbox else None,
-    )
+    """Parse the stored message `mail_id` and land it (see the module's description).
+    A message that ended already is answered as it ended."""
+    # Read as plain values, not as an ORM object that the marking would leave stale.
+    row = db.execute(_STORED, {"mail_id": mail_id}).first()
     db.rollback()  # no transaction (nor SQLite's write lock) held while parsing
+    if row is None:
+        raise NotFound(f"inbound mail {mail_id} does not exist")
+    if row.state in (MailState.PROCESSED, MailState.IGNORED):
+        return MailOutcome(row.id, row.state, row.touch_id, None, row.reason)
+    stored = StoredMail(row.id, row.sha256, row.mail_from, row.address, row.team_id)
+    [result] = process_mails(db, env, [stored])
+    if isinstance(result, Exception):
+        raise result
+    return result
 
+
+@action
+def process_mails(
+    db: Session, env: Env, mails: Sequence[StoredMail]
+) -> list[MailOutcome | Exception]:
+    """Land each of `mails` (freshly stored ones: their state is not checked) and
+    record how they ended, all in one transaction at the end. Answers, in order, each
+    message's outcome or the exception that stopped it; one message's failure does not
+    stop the others, and the caller records it (mailboxes.record_mail_failure).
+
+    Per message this costs receive()'s one transaction and a share of one read and one
+    write for the batch, where processing them one at a time costs four."""
+    prepared: list[ParsedMail | _Ended | Exception] = [_parsed(env, mail) for mail in mails]
+    agents = _agents_among(db, prepared)
+    results: list[_Ended | Exception] = []
+    for mail, parsed in zip(mails, prepared, strict=True):
+        if not isinstance(parsed, ParsedMail):
+            results.append(parsed)
+            continue
+        try:
+            results.append(_land(db, env, mail, parsed, agents))
+        except Exception as exc:  # the caller records it; the batch goes on
+            db.rollback()
+            results.append(exc)
+    to_record = [r.outcome for r in results if isinstance(r, _Ended) and not r.recorded]
+    failed: dict[int, Exception] = {}
     try:
-        parsed = parse_mail(env.files.read(stored.sha256))
-    except InvalidInput as exc:
-        return _finish(db, env, stored.id, MailState.IGNORED, reason=f"unreadable: {exc}")
+        _record(db, env, to_record)
+    except Exception as exc:
+        # Landed but not recorded: the retry lands them again, as duplicates of themselves.
+        failed = {outcome.mail_id: exc for outcome in to_record}
+    return [
+        failed.get(r.outcome.mail_id, r.outcome) if isinstance(r, _Ended) else r for r in results
+    ]
 
+
+def _parsed(env: Env, mail: StoredMail) -> ParsedMail | _Ended | Exception:
+    """The message parsed; an unreadable one ends here, ignored."""
+    try:
+        raw = mail.raw if mail.raw is not None else env.files.read(mail.sha256)
+    except Exception as exc:
+        return exc
+    try:
+        return parse_mail(raw)
+    except InvalidInput as exc:
+        return _end(mail.id, MailState.IGNORED, reason=f"unreadable: {exc}")
+    except Exception as exc:
+        return exc
+
+
+def _agents_among(db: Session, prepared: Sequence[object]) -> frozenset[str]:
+    """Which senders of the batch are our own active agents, in one read."""
+    senders = {
+        parsed.sender.address.lower()
+        for parsed in prepared
+        if isinstance(parsed, ParsedMail)
+        and parsed.kind is MailKind.PERSON
+        and parsed.sender is not None
+    }
+    if not senders:
+        return frozenset()
+    found = db.scalars(select(Agent.email).where(Agent.email.in_(senders), Agent.active))
+    agents = frozenset(found)
+    db.rollback()
+    return agents
+
+
+def _land(
+    db: Session, env: Env, stored: StoredMail, parsed: ParsedMail, agents: frozenset[str]
+) -> _Ended:
     if _is_ours(parsed, env.settings.mail_domain):
-        return _finish(db, env, stored.id, MailState.IGNORED, reason="our own mail came back")
+        return _end(stored.id, MailState.IGNORED, reason="our own mail came back")
     if parsed.kind is MailKind.BOUNCE:
         return _bounce(db, env, stored, parsed)
     null_sender = stored.mail_from.strip() in ("", "<>")
     if parsed.kind is not MailKind.PERSON or null_sender:
         reason = parsed.kind_reason if parsed.kind is not MailKind.PERSON else None
         return _automatic(db, env, stored, parsed, reason or "null reverse path")
-    return _from_a_person(db, env, stored, parsed)
+    return _from_a_person(db, env, stored, parsed, agents)
 
 
 def _is_ours(parsed: ParsedMail, mail_domain: str) -> bool:
@@ -121,40 +227,31 @@ def _is_ours(parsed: ParsedMail, mail_domain: str) -> bool:
     return parsed.sender is not None and parsed.sender.address.endswith("@" + domain)
 
 
-def _from_a_person(db: Session, env: Env, stored: _Stored, parsed: ParsedMail) -> MailOutcome:
+def _from_a_person(
+    db: Session, env: Env, stored: StoredMail, parsed: ParsedMail, agents: frozenset[str]
+) -> _Ended:
     sender = parsed.sender
     forwarded_by: str | None = None
-    if sender is not None and _is_agent(db, sender.address):
+    if sender is not None and sender.address.lower() in agents:
         if parsed.forwarded_from is None:
-            return _finish(
-                db,
-                env,
+            return _end(
                 stored.id,
                 MailState.IGNORED,
                 reason=f"mail from agent {sender.address} that forwards no customer's mail",
             )
         forwarded_by, sender = sender.address, parsed.forwarded_from
-    db.rollback()
     identity = _usable_identity(env, sender, parsed.reply_to, stored.mail_from)
     if identity is None:
-        return _finish(db, env, stored.id, MailState.IGNORED, reason="no usable sender address")
+        return _end(stored.id, MailState.IGNORED, reason="no usable sender address")
     inbound = _inbound(env, stored, parsed, identity, forwarded_by=forwarded_by)
     received = receive(db, env, inbound)
     reason = f"duplicate of touch {received.touch_id}" if received.duplicate else None
-    return _finish(
-        db,
-        env,
+    return _end(
         stored.id,
         MailState.PROCESSED,
         touch_id=received.touch_id,
         case_id=received.case_id,
         reason=reason,
-    )
-
-
-def _is_agent(db: Session, address: str) -> bool:
-    return (
-        db.scalar(select(Agent.id).where(Agent.email == address.lower(), Agent.active)) is not None
     )
 
 
@@ -189,7 +286,7 @@ def _answered_keys(parsed: ParsedMail) -> tuple[str, ...]:
 
 def _inbound(
     env: Env,
-    stored: _Stored,
+    stored: StoredMail,
     parsed: ParsedMail,
     identity: IdentityRef,
     *,
@@ -263,15 +360,13 @@ def _concerned_case(db: Session, parsed: ParsedMail) -> tuple[int, int | None] |
 
 
 def _automatic(
-    db: Session, env: Env, stored: _Stored, parsed: ParsedMail, reason: str
-) -> MailOutcome:
+    db: Session, env: Env, stored: StoredMail, parsed: ParsedMail, reason: str
+) -> _Ended:
     """An auto-reply, list mail or read receipt: an event on the case it concerns."""
     found = _concerned_case(db, parsed)
     db.rollback()
     if found is None:
-        return _finish(
-            db,
-            env,
+        return _end(
             stored.id,
             MailState.IGNORED,
             reason=f"{parsed.kind.value.replace('_', ' ')} ({reason}) about no known case",
@@ -289,7 +384,7 @@ def _automatic(
     return _record_event(db, env, stored, case_id, text, kind=parsed.kind.value, why=reason)
 
 
-def _bounce(db: Session, env: Env, stored: _Stored, parsed: ParsedMail) -> MailOutcome:
+def _bounce(db: Session, env: Env, stored: StoredMail, parsed: ParsedMail) -> _Ended:
     """A delivery status notification: the reply it reports on failed (or was delayed)."""
     bounce = parsed.bounce
     found = _concerned_case(db, parsed)
@@ -309,18 +404,14 @@ def _bounce(db: Session, env: Env, stored: _Stored, parsed: ParsedMail) -> MailO
         if part
     )
     if found is None:
-        return _finish(
-            db, env, stored.id, MailState.IGNORED, reason=f"bounce about no known mail: {detail}"
-        )
+        return _end(stored.id, MailState.IGNORED, reason=f"bounce about no known mail: {detail}")
     case_id = found[0]
     permanent = bounce.permanent if bounce else True
     if permanent and provider_ref is not None and touch_id is not None:
         record_delivery_report(
             db, env, provider_ref=provider_ref, status=Delivery.FAILED, error=detail or "bounced"
         )
-        return _finish(
-            db,
-            env,
+        return _end(
             stored.id,
             MailState.PROCESSED,
             case_id=case_id,
@@ -333,8 +424,8 @@ def _bounce(db: Session, env: Env, stored: _Stored, parsed: ParsedMail) -> MailO
 
 
 def _record_event(
-    db: Session, env: Env, stored: _Stored, case_id: int, text: str, *, kind: str, why: str
-) -> MailOutcome:
+    db: Session, env: Env, stored: StoredMail, case_id: int, text: str, *, kind: str, why: str
+) -> _Ended:
     """An automatic mail as an event touch on its case: visible to agents, never a
     customer's message (no reopening, no switch, no clock)."""
     with unit_of_work(db, env, Actor.channel("email")) as unit:
@@ -364,26 +455,53 @@ def _record_event(
             channel=Channel.EMAIL.value,
             direction=Direction.IN.value,
         )
-        return MailOutcome(stored.id, MailState.PROCESSED, touch.id, case_id, reason)
+        # Marked in the event's own transaction: a retry must not record the event twice.
+        outcome = MailOutcome(stored.id, MailState.PROCESSED, touch.id, case_id, reason)
+        return _Ended(outcome, recorded=True)
 
 
-def _finish(
-    db: Session,
-    env: Env,
+def _end(
     mail_id: int,
     state: MailState,
     *,
     touch_id: int | None = None,
     case_id: int | None = None,
     reason: str | None = None,
-) -> MailOutcome:
-    """Record how the message ended: processed into a touch, or ignored with why."""
+) -> _Ended:
+    """How the message ended (processed into a touch, or ignored with why), as its row
+    will say it."""
+    stored_reason = clean(reason)[:MAX_REASON] if reason else None
+    return _Ended(MailOutcome(mail_id, state, touch_id, case_id, stored_reason))
+
+
+def _record(db: Session, env: Env, outcomes: Sequence[MailOutcome]) -> None:
+    """Write how each message ended on its row, with its audit row, in one transaction."""
+    if not outcomes:
+        return
     with unit_of_work(db, env, Actor.channel("email")) as unit:
-        recorded = _mark(unit, mail_id, state, touch_id, reason)
-        unit.audit("mail." + state.value, "inbound_mail", mail_id, reason=recorded)
-    if state is MailState.IGNORED:
-        log.info("inbound mail %s ignored: %s", mail_id, reason)
-    return MailOutcome(mail_id, state, touch_id, case_id, recorded)
+        _MARK.execute_many(
+            unit.conn,
+            [
+                {
+                    "b_id": outcome.mail_id,
+                    "b_state": outcome.state,
+                    "b_touch_id": outcome.touch_id,
+                    "b_reason": outcome.reason,
+                    "b_now": unit.now,
+                }
+                for outcome in outcomes
+            ],
+        )
+        for outcome in outcomes:
+            unit.audit(
+                "mail." + outcome.state.value,
+                "inbound_mail",
+                outcome.mail_id,
+                reason=outcome.reason,
+            )
+    for outcome in outcomes:
+        if outcome.state is MailState.IGNORED:
+            log.info("inbound mail %s ignored: %s", outcome.mail_id, outcome.reason)
 
 
 def _mark(
@@ -395,6 +513,6 @@ def _mark(
         raise NotFound(f"inbound mail {mail_id} does not exist")
     mail.state = state
     mail.touch_id = touch_id
-    mail.reason = clean(reason)[:2000] if reason else None
+    mail.reason = clean(reason)[:MAX_REASON] if reason else None
     mail.processed_at = unit.now
     return mail.reason

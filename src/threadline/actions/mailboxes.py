@@ -4,17 +4,19 @@ stopped, and recording why a stored message could not be processed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, action, unit_of_work, with_retry
 from threadline.actions.text import clean
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import InboundMail, Mailbox, Team
+from threadline.prepared import Prepared, returned_id
 from threadline.vocabulary import MailState
 
 SOURCES = frozenset({"smtp", "imap"})
@@ -159,6 +161,48 @@ def add_mailbox(
     return with_retry(work)
 
 
+@dataclass(frozen=True)
+class KeptMail:
+    """A message whose bytes are on disk (fsynced, under `sha256`), with its envelope
+    checked and cleaned as the row will hold it: what store_mails() writes a row for.
+    Made by keep_mail(), outside any transaction, so that the slow part of keeping a
+    message (writing and syncing its file) needs no lock and can run for several
+    messages at once."""
+
+    sha256: str
+    size: int
+    source: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    mailbox_id: int | None
+    message_id: str | None
+
+
+def keep_mail(
+    env: Env,
+    raw: bytes,
+    *,
+    source: str,
+    mail_from: str,
+    rcpt_to: Sequence[str],
+    mailbox_id: int | None,
+    message_id: str | None,
+) -> KeptMail:
+    """The bytes first, fsynced: a file whose row then failed to commit is harmless (the
+    store is content-addressed), a row without its file would not be."""
+    if source not in SOURCES:
+        raise InvalidInput(f"unknown mail source {source!r}")
+    return KeptMail(
+        sha256=env.files.put(raw),
+        size=len(raw),
+        source=source,
+        mail_from=_envelope_text(mail_from)[:320],
+        rcpt_to=tuple(_envelope_text(address)[:320] for address in rcpt_to),
+        mailbox_id=mailbox_id,
+        message_id=_header_value(message_id, 998),
+    )
+
+
 @action
 def store_mail(
     db: Session,
@@ -173,32 +217,86 @@ def store_mail(
 ) -> int:
     """Keep a message exactly as it arrived and answer its id; nothing else. The SMTP
     listener says 250, and an IMAP poll moves on, only once this has committed."""
-    if source not in SOURCES:
-        raise InvalidInput(f"unknown mail source {source!r}")
-    # The bytes first: a file whose row then failed to commit is harmless (the store is
-    # content-addressed), a row without its file would not be.
-    digest = env.files.put(raw)
+    kept = keep_mail(
+        env,
+        raw,
+        source=source,
+        mail_from=mail_from,
+        rcpt_to=rcpt_to,
+        mailbox_id=mailbox_id,
+        message_id=message_id,
+    )
+    [mail_id] = store_mails(db, env, [kept])
+    return mail_id
+
+
+_INSERT_MAIL = Prepared(
+    insert(InboundMail).returning(InboundMail.id),
+    (
+        "mailbox_id",
+        "source",
+        "mail_from",
+        "rcpt_to",
+        "sha256",
+        "size",
+        "message_id",
+        "state",
+        "reason",
+        "attempts",
+        "touch_id",
+        "received_at",
+        "processed_at",
+    ),
+)
+
+
+@action
+def store_mails(db: Session, env: Env, mails: Sequence[KeptMail]) -> list[int]:
+    """A row for each kept message, all in one transaction; answers their ids in order.
+    The SMTP listener commits the messages whose DATA ended together this way (a group
+    commit): one transaction, and on PostgreSQL one WAL flush, instead of one each."""
+    for kept in mails:
+        # A row must never point at a file that is not there (see keep_mail).
+        if not env.files.path_for(kept.sha256).is_file():
+            raise InvalidInput(f"mail {kept.sha256} was not kept before it was stored")
     with unit_of_work(db, env, Actor.channel("email")) as unit:
-        if mailbox_id is not None and db.get(Mailbox, mailbox_id) is None:
-            raise NotFound(f"mailbox {mailbox_id} does not exist")
-        mail = InboundMail(
-            mailbox_id=mailbox_id,
-            source=source,
-            mail_from=_envelope_text(mail_from)[:320],
-            rcpt_to=[_envelope_text(address)[:320] for address in rcpt_to],
-            sha256=digest,
-            size=len(raw),
-            message_id=_header_value(message_id, 998),
-            state=MailState.STORED,
-            attempts=0,
-            received_at=unit.now,
-        )
-        db.add(mail)
-        db.flush()
-        unit.audit(
-            "mail.stored", "inbound_mail", mail.id, source=source, size=len(raw), sha256=digest
-        )
-        return mail.id
+        wanted = {kept.mailbox_id for kept in mails if kept.mailbox_id is not None}
+        if wanted:
+            found = set(db.scalars(select(Mailbox.id).where(Mailbox.id.in_(wanted))))
+            if wanted - found:
+                raise NotFound(f"mailbox {min(wanted - found)} does not exist")
+        ids: list[int] = []
+        for kept in mails:
+            mail_id = returned_id(
+                _INSERT_MAIL.first(
+                    unit.conn,
+                    {
+                        "mailbox_id": kept.mailbox_id,
+                        "source": kept.source,
+                        "mail_from": kept.mail_from,
+                        "rcpt_to": list(kept.rcpt_to),
+                        "sha256": kept.sha256,
+                        "size": kept.size,
+                        "message_id": kept.message_id,
+                        "state": MailState.STORED,
+                        "reason": None,
+                        "attempts": 0,
+                        "touch_id": None,
+                        "received_at": unit.now,
+                        "processed_at": None,
+                    },
+                )
+            )
+            unit.audit(
+                "mail.stored",
+                "inbound_mail",
+                mail_id,
+                source=kept.source,
+                size=kept.size,
+                sha256=kept.sha256,
+            )
+            ids.append(mail_id)
+        return ids
 
 
 def _envelope_text(value: str) -> str:

@@ -3,13 +3,14 @@ reason and retried up to a cap."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
 from threadline.actions import Actor
-from threadline.actions.inbound_mail import MailOutcome
+from threadline.actions.inbound_mail import MailOutcome, StoredMail
 from threadline.actions.mailboxes import add_mailbox
 from threadline.channels.email import intake
 from threadline.channels.email.intake import MAX_ATTEMPTS, accept, message_id_of, retry_stored
@@ -165,3 +166,74 @@ def test_a_failure_that_cannot_even_be_recorded_is_logged_and_swallowed(
     assert _row(runtime, mail_id).state is MailState.STORED
     assert f"inbound mail {mail_id} kept, not processed: RuntimeError: down" in caplog.text
     assert "could not record the failure" in caplog.text
+
+
+def _fresh(runtime: Runtime, mailbox_id: int, n: int) -> StoredMail:
+    raw = RAW.replace(b"<abc@", b"<abc%d@" % n)
+    mail_id = intake.store(
+        runtime,
+        raw,
+        source="smtp",
+        mail_from="ann@customer.example",
+        rcpt_to=["support@shop.example"],
+        mailbox_id=mailbox_id,
+    )
+    sha256 = _row(runtime, mail_id).sha256
+    return StoredMail(mail_id, sha256, "ann@customer.example", "support@shop.example", None, raw)
+
+
+def _wait_ended(runtime: Runtime, mail_ids: list[int], timeout: float = 10.0) -> list[MailState]:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [_row(runtime, mail_id).state for mail_id in mail_ids]
+        if MailState.STORED not in states or time.monotonic() > deadline:
+            return states
+        time.sleep(0.02)
+
+
+def test_the_processor_lands_what_it_is_handed_with_or_without_its_bytes(
+    runtime: Runtime, mailbox_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "QUEUED_WITH_BYTES", 1)
+    mails = [_fresh(runtime, mailbox_id, n) for n in range(6)]
+    processor = intake.Processor(runtime)
+    for mail in mails:  # queued before it starts: all but the first wait without bytes
+        processor.submit(mail)
+    processor.start()
+    try:
+        states = _wait_ended(runtime, [mail.id for mail in mails])
+    finally:
+        processor.stop()
+    assert states == [MailState.PROCESSED] * 6
+
+
+def test_what_a_stopped_processor_left_is_taken_by_the_retry(
+    runtime: Runtime, mailbox_id: int, clock: FrozenClock
+) -> None:
+    processor = intake.Processor(runtime, threads=2)
+    processor.start()
+    processor.stop()
+    mail = _fresh(runtime, mailbox_id, 1)
+    processor.submit(mail)  # stopped: left stored
+    assert _row(runtime, mail.id).state is MailState.STORED
+    clock.advance(timedelta(minutes=2))
+    assert retry_stored(runtime) == 1
+    assert _row(runtime, mail.id).state is MailState.PROCESSED
+
+
+def test_a_batch_that_breaks_as_a_whole_is_recorded_on_each_message(
+    runtime: Runtime, mailbox_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_away(*args: object, **kwargs: object) -> list[MailOutcome]:
+        raise OSError("database away")
+
+    monkeypatch.setattr(intake, "process_mails", database_away)
+    mails = [_fresh(runtime, mailbox_id, n) for n in range(2)]
+    assert intake.process_batch(runtime, mails) == [None, None]
+    for mail in mails:
+        row = _row(runtime, mail.id)
+        assert (row.state, row.attempts, row.reason) == (
+            MailState.FAILED,
+            1,
+            "OSError: database away",
+        )

@@ -7,7 +7,8 @@ from __future__ import annotations
 import smtplib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from threadline.actions import Actor
-from threadline.actions.mailboxes import add_mailbox
-from threadline.channels.email import intake
-from threadline.channels.email.smtp_server import SmtpListener
+from threadline.actions.mailboxes import KeptMail, add_mailbox, store_mails
+from threadline.channels.email import intake, smtp_server
+from threadline.channels.email.smtp_server import GroupCommit, SmtpListener
 from threadline.config import Settings
 from threadline.models import InboundMail, Mailbox
 from threadline.runtime import Runtime
@@ -190,7 +191,7 @@ def test_a_failed_store_answers_451_and_keeps_nothing(
     def database_away(*args: object, **kwargs: object) -> int:
         raise OperationalError("INSERT", {}, Exception("the database is away"))
 
-    monkeypatch.setattr(intake, "store_mail", database_away)
+    monkeypatch.setattr(intake, "store_mails", database_away)
     with _client(listener) as client:
         client.ehlo()
         client.mail("ann@customer.example")
@@ -212,7 +213,7 @@ def test_a_processing_failure_keeps_the_message_with_its_reason(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser fell over")
 
-    monkeypatch.setattr(intake, "process_mail", broken)
+    monkeypatch.setattr(intake, "process_mails", broken)
     with _client(listener) as client:
         assert client.sendmail("ann@customer.example", ["support@shop.example"], MESSAGE) == {}
     [row] = _rows(runtime)
@@ -221,6 +222,93 @@ def test_a_processing_failure_keeps_the_message_with_its_reason(
     assert settled.reason == "RuntimeError: parser fell over"
     assert settled.attempts == 1
     assert runtime.env.files.read(settled.sha256) == MESSAGE
+
+
+def _numbered(n: int) -> bytes:
+    return MESSAGE.replace(b"order-question-1@", b"order-question-%d@" % n)
+
+
+def test_concurrent_senders_each_hear_250_for_their_own_stored_message(
+    runtime: Runtime, listener: SmtpListener
+) -> None:
+    """Messages whose DATA ends together are committed together; each answer still
+    names its own row, and every row holds its own bytes."""
+
+    def send(n: int) -> tuple[int, bytes]:
+        with _client(listener) as client:
+            client.ehlo()
+            client.mail(f"sender{n}@customer.example")
+            client.rcpt("support@shop.example")
+            return client.data(_numbered(n))
+
+    with ThreadPoolExecutor(8) as senders:
+        answers = list(senders.map(send, range(16)))
+    assert {code for code, _ in answers} == {250}
+    named = [int(reply.decode().rsplit(" ", 1)[1]) for _, reply in answers]
+    rows = {row.id: row for row in _rows(runtime)}
+    assert sorted(named) == sorted(rows)
+    for n, mail_id in enumerate(named):
+        assert rows[mail_id].mail_from == f"sender{n}@customer.example"
+        assert runtime.env.files.read(rows[mail_id].sha256) == _numbered(n)
+    for mail_id in named:
+        assert _settled(runtime, mail_id).state is MailState.PROCESSED
+
+
+def test_one_row_that_cannot_be_stored_costs_no_other_its_250(
+    runtime: Runtime, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refusing_the_bad(db: Session, env: object, mails: Sequence[KeptMail]) -> list[int]:
+        if any(mail.mail_from == "bad@customer.example" for mail in mails):
+            raise OperationalError("INSERT", {}, Exception("value too long"))
+        return store_mails(db, runtime.env, mails)
+
+    monkeypatch.setattr(intake, "store_mails", refusing_the_bad)
+    kept = [
+        intake.keep(
+            runtime,
+            _numbered(n),
+            source="smtp",
+            mail_from=sender,
+            rcpt_to=["support@shop.example"],
+            mailbox_id=mailbox.id,
+        )
+        for n, sender in enumerate(["a@customer.example", "bad@customer.example", "c@x.example"])
+    ]
+    with ThreadPoolExecutor(1) as pool:
+        first, bad, last = GroupCommit(runtime, pool)._commit(kept)
+    assert isinstance(first, int) and isinstance(last, int)
+    assert isinstance(bad, OperationalError)
+    assert [row.mail_from for row in _rows(runtime)] == ["a@customer.example", "c@x.example"]
+
+
+def test_a_mailbox_switched_off_is_refused_once_its_lookup_is_stale(
+    runtime: Runtime, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    real = smtp_server.mailbox_for_address
+
+    def counted(db: Session, address: str) -> Mailbox | None:
+        lookups.append(address)
+        return real(db, address)
+
+    monkeypatch.setattr(smtp_server, "mailbox_for_address", counted)
+    with SmtpListener(runtime) as listener:
+        for _ in range(3):
+            with _client(listener) as client:
+                assert (
+                    client.sendmail("ann@customer.example", ["support@shop.example"], MESSAGE) == {}
+                )
+    assert lookups == ["support@shop.example"]  # read once, reused while fresh
+
+    monkeypatch.setattr(smtp_server, "MAILBOX_TTL_SECONDS", 0.0)
+    with SmtpListener(runtime) as listener:
+        with _client(listener) as client:
+            assert client.sendmail("ann@customer.example", ["support@shop.example"], MESSAGE) == {}
+        with runtime.db.session() as db:
+            db.execute(update(Mailbox).where(Mailbox.id == mailbox.id).values(active=False))
+            db.commit()
+        with _client(listener) as client, pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("ann@customer.example", ["support@shop.example"], MESSAGE)
 
 
 def _exchange(sock: socket.socket, line: bytes) -> bytes:
