@@ -3,6 +3,7 @@ alert is raised once; the case is due at its earliest running clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,16 @@ from hypothesis import strategies as st
 
 from threadline.service_levels.book import Target
 from threadline.service_levels.calendars import BusinessCalendar, business_seconds_between
-from threadline.service_levels.clocks import Alert, case_due, check, pause, resume, start, stop
+from threadline.service_levels.clocks import (
+    Alert,
+    ClockState,
+    case_due,
+    check_times,
+    pause,
+    resume,
+    start,
+    stop,
+)
 from threadline.service_levels.policies import DEFAULT_CALENDARS
 from threadline.vocabulary import Channel, ClockKind
 
@@ -69,6 +79,25 @@ def test_a_pause_costs_nothing(
     else:
         left = business_seconds_between(calendar, resumed_at, later.due_at)
         assert abs(used + left - seconds) < 1e-3
+
+
+def check(clock: ClockState, now: datetime) -> tuple[ClockState, tuple[Alert, ...]]:
+    """What the sweep does to one clock: check its times and keep what it found."""
+    found = check_times(
+        running=clock.running,
+        warns_at=clock.warns_at,
+        due_at=clock.due_at,
+        warned_at=clock.warned_at,
+        breached_at=clock.breached_at,
+        now=now,
+    )
+    kept = replace(
+        clock,
+        warned_at=found.warned_at,
+        breached_at=found.breached_at,
+        next_check_at=found.next_check_at,
+    )
+    return kept, found.alerts
 
 
 def test_warning_then_breach_each_once() -> None:

@@ -3,8 +3,9 @@ make it happen: a contact starts or meets clocks, a reply meets the reply clocks
 change pauses, resumes or stops them. And the sweep, the action that raises warnings and
 breaches as their times come, and escalates.
 
-Lock order, everywhere: the case row, then its clocks. So two actions on one case queue
-instead of deadlocking, and a clock is never written from a stale read."""
+Lock order: the case row, then its clocks, so two actions on one case queue instead of
+deadlocking and a clock is never written from a stale read. The sweep alone locks both at
+once, with SKIP LOCKED: it never waits, so it cannot take part in a deadlock."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with_retry
 from threadline.channels.base import CallFigures
-from threadline.models import Agent, Case, Clock, Customer
+from threadline.models import Agent, Case, Clock
 from threadline.models.base import UTCDateTime
 from threadline.prepared import Prepared
 from threadline.service_levels.book import Book, Target
@@ -521,9 +522,3 @@ def _escalate(unit: Unit, case: _DueCase, raise_priority: bool, reassign_offline
             "case.assigned", "case", case.id, owner_id=None, by="sla", previous=case.owner_id
         )
         unit.emit("case.assigned", case_id=case.id, customer_id=case.customer_id, owner_id=None)
-
-
-def segment_of(conn: Connection, customer_id: int) -> str | None:
-    return conn.execute(
-        select(Customer.segment_key).where(Customer.id == customer_id)
-    ).scalar_one_or_none()

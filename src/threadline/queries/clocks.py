@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from threadline.models import Clock
+from threadline.service_levels.clocks import is_breached
 from threadline.vocabulary import Channel, ClockKind
 
 
@@ -42,8 +43,8 @@ def service_levels(
     found: dict[int, list[ServiceLevelView]] = defaultdict(list)
     for clock in db.scalars(query):
         running = clock.stopped_at is None and clock.paused_at is None
-        breached = clock.breached_at is not None or (
-            running and clock.due_at is not None and clock.due_at <= now
+        breached = is_breached(
+            running=running, due_at=clock.due_at, breached_at=clock.breached_at, now=now
         )
         found[clock.case_id].append(
             ServiceLevelView(

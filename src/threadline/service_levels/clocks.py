@@ -62,12 +62,33 @@ class ClockState:
         """Not stopped: running or paused."""
         return self.stopped_at is None
 
-    def breached(self, now: datetime) -> bool:
-        """Whether the promise was broken: recorded by the sweep, met late, or running
-        past its due time now (before the sweep got to it)."""
-        if self.breached_at is not None:
-            return True
-        return self.running and self.due_at is not None and self.due_at <= now
+
+def is_breached(
+    *, running: bool, due_at: datetime | None, breached_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a promise was broken: recorded by the sweep, met late, or running past its
+    due time now (before the sweep got to it)."""
+    if breached_at is not None:
+        return True
+    return running and due_at is not None and due_at <= now
+
+
+def next_check_time(
+    *,
+    running: bool,
+    warns_at: datetime | None,
+    due_at: datetime | None,
+    warned_at: datetime | None,
+    breached_at: datetime | None,
+) -> datetime | None:
+    """The next moment the sweep has work for a clock: its warning, then its breach."""
+    if not running:
+        return None
+    if warned_at is None and warns_at is not None:
+        return warns_at
+    if breached_at is None:
+        return due_at
+    return None
 
 
 class Alert(StrEnum):
@@ -207,33 +228,14 @@ def check_times(
         breached_at = due_at
         alerts = (*alerts, Alert.BREACH)
         warned_at = warned_at or now
-    next_check: datetime | None
-    if warned_at is None and warns_at is not None:
-        next_check = warns_at
-    elif breached_at is None:
-        next_check = due_at
-    else:
-        next_check = None
+    next_check = next_check_time(
+        running=True,
+        warns_at=warns_at,
+        due_at=due_at,
+        warned_at=warned_at,
+        breached_at=breached_at,
+    )
     return Checked(warned_at, breached_at, next_check, alerts)
-
-
-def check(clock: ClockState, now: datetime) -> tuple[ClockState, tuple[Alert, ...]]:
-    """`check_times` for a clock value."""
-    found = check_times(
-        running=clock.running,
-        warns_at=clock.warns_at,
-        due_at=clock.due_at,
-        warned_at=clock.warned_at,
-        breached_at=clock.breached_at,
-        now=now,
-    )
-    checked = replace(
-        clock,
-        warned_at=found.warned_at,
-        breached_at=found.breached_at,
-        next_check_at=found.next_check_at,
-    )
-    return checked, found.alerts
 
 
 def case_due(clocks: Iterable[ClockState]) -> tuple[datetime | None, datetime | None]:
@@ -245,11 +247,6 @@ def case_due(clocks: Iterable[ClockState]) -> tuple[datetime | None, datetime | 
     due = min(clock.due_at for clock in running if clock.due_at is not None)
     warns = [clock.warns_at for clock in running if clock.warns_at is not None]
     return due, min(warns, default=due)
-
-
-def remaining_seconds(clock: ClockState, calendar: BusinessCalendar, now: datetime) -> float:
-    """Business seconds left before the target is used up (negative once overdue)."""
-    return clock.target_seconds - _consumed(clock, calendar, now)
 
 
 def _consumed(clock: ClockState, calendar: BusinessCalendar, at: datetime) -> float:
@@ -268,10 +265,10 @@ def _schedule(clock: ClockState, calendar: BusinessCalendar, at: datetime) -> Cl
 
 
 def _next_check(clock: ClockState) -> datetime | None:
-    if not clock.running:
-        return None
-    if clock.warned_at is None and clock.warns_at is not None:
-        return clock.warns_at
-    if clock.breached_at is None and clock.due_at is not None:
-        return clock.due_at
-    return None
+    return next_check_time(
+        running=clock.running,
+        warns_at=clock.warns_at,
+        due_at=clock.due_at,
+        warned_at=clock.warned_at,
+        breached_at=clock.breached_at,
+    )

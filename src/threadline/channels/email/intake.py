@@ -18,7 +18,13 @@ from email.policy import compat32
 from email.utils import parseaddr
 
 from threadline.actions.inbound_mail import MailOutcome, StoredMail, process_mail, process_mails
-from threadline.actions.mailboxes import KeptMail, keep_mail, record_mail_failure, store_mails
+from threadline.actions.mailboxes import (
+    KeptMail,
+    keep_mail,
+    record_mail_failure,
+    store_mail,
+    store_mails,
+)
 from threadline.channels.email.headers import normalise_message_id
 from threadline.queries.mail import mail_to_retry
 from threadline.runtime import Runtime
@@ -124,17 +130,17 @@ def store(
 ) -> int:
     """Keep the message (bytes on disk, row committed) and answer its id. Raises when it
     could not be kept: the caller must then not acknowledge it."""
-    kept = keep(
-        runtime,
-        raw,
-        source=source,
-        mail_from=mail_from,
-        rcpt_to=rcpt_to,
-        mailbox_id=mailbox_id,
-        message_id=message_id,
-    )
-    [mail_id] = store_kept(runtime, [kept])
-    return mail_id
+    with runtime.db.session() as db:
+        return store_mail(
+            db,
+            runtime.env,
+            raw,
+            source=source,
+            mail_from=mail_from,
+            rcpt_to=rcpt_to,
+            mailbox_id=mailbox_id,
+            message_id=message_id_of(raw) if message_id is None else message_id,
+        )
 
 
 def process(runtime: Runtime, mail_id: int) -> MailOutcome | None:
