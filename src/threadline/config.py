@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = Field(default=None, repr=False)
     twilio_account_sid: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    # Our number: the caller id of calls agents place and the sender of texts.
+    twilio_from_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    # The calendar whose opening hours the phone line keeps: outside them callers are
+    # offered voicemail. Unknown or empty: the line is always open.
+    phone_hours: str = "Contact centre"
     meta_app_secret: str | None = Field(default=None, repr=False)
     meta_verify_token: str | None = Field(default=None, repr=False)
     meta_access_token: str | None = Field(default=None, repr=False)

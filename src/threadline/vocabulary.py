@@ -234,3 +234,32 @@ class ClockKind(Labelled):
     NEXT_REPLY = "next_reply"
     HOLD = "hold"
     RESOLUTION = "resolution"
+
+
+class CallStatus(Labelled):
+    """Where a call is. `ringing` until it is queued or answered; the last five end it."""
+
+    RINGING = "ringing"
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def ended(self) -> bool:
+        return self in _CALL_ENDED
+
+
+_CALL_ENDED = frozenset(
+    {
+        CallStatus.COMPLETED,
+        CallStatus.NO_ANSWER,
+        CallStatus.BUSY,
+        CallStatus.FAILED,
+        CallStatus.CANCELED,
+    }
+)

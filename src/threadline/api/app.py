@@ -122,6 +122,16 @@ def api_v1() -> APIRouter:
     return router
 
 
+def webhooks() -> APIRouter:
+    """The providers' webhooks, under /webhooks: each checks its provider's signature."""
+    from threadline.api.routes import twilio_sms, twilio_voice
+
+    router = APIRouter()
+    router.include_router(twilio_voice.router)
+    router.include_router(twilio_sms.router)
+    return router
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Threadline",
@@ -134,6 +144,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health)
     app.include_router(observability.router)
     app.include_router(api_v1())
+    app.include_router(webhooks())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)

@@ -2,6 +2,7 @@
 
 from threadline.models.access import AgentSession, SignInAttempt
 from threadline.models.base import Base
+from threadline.models.calls import Call, CallBack, CallEvent, SmsConsent
 from threadline.models.cases import (
     Attachment,
     Case,
@@ -26,6 +27,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Calendar",
+    "Call",
+    "CallBack",
+    "CallEvent",
     "Case",
     "CaseTag",
     "ChannelSwitch",
@@ -40,6 +44,7 @@ __all__ = [
     "Segment",
     "ServicePolicy",
     "SignInAttempt",
+    "SmsConsent",
     "Team",
     "ThreadKey",
     "Touch",

@@ -1,0 +1,7 @@
+"""Twilio-compatible voice webhooks (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
