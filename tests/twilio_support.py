@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 from twilio.request_validator import RequestValidator
 
 TOKEN = "test-auth-token-0123456789abcdef"

@@ -50,6 +50,13 @@ class RateLimited(ThreadlineError):
     status = 429
 
 
+class Unavailable(ThreadlineError):
+    """An outside service Threadline needs now (a provider's API) did not do it."""
+
+    code = "unavailable"
+    status = 503
+
+
 class ConfigurationError(ThreadlineError):
     """A setting is missing or wrong; start-up stops with this message."""
 

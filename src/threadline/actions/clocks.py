@@ -158,6 +158,11 @@ class Contact:
     call: CallFigures | None = None
 
     @property
+    def live_call(self) -> bool:
+        """A call still ringing or waiting for a person: its figures are not known yet."""
+        return self.kind is TouchKind.CALL and self.call is None
+
+    @property
     def served_in_person(self) -> bool:
         """A conversation with a person happened: a shop visit, or a call that was
         answered. The customer was answered there and then."""
@@ -212,7 +217,7 @@ def clocks_for_new_case(book: Book, contact: Contact, now: datetime) -> list[Clo
     kinds = [ClockKind.RESOLUTION]
     if not contact.served_in_person:
         kinds.insert(0, ClockKind.FIRST_REPLY)
-        if contact.kind is not TouchKind.CALL:
+        if contact.kind is not TouchKind.CALL or contact.live_call:
             kinds.insert(0, ClockKind.ANSWER)
     for kind in kinds:
         target = _target(book, kind, contact)
@@ -232,7 +237,19 @@ def on_contact(
     after.extend(_measured_clocks(book, contact, case_id))
     if contact.served_in_person:
         return meet(after, book, {*REPLY_KINDS, ClockKind.ANSWER}, contact.at)
-    waiting_here = any(
+    if contact.live_call:
+        # The caller waits for a person to pick up: the answer clock, which the pick-up
+        # meets (with every reply clock: the customer is then served in person).
+        ringing = any(
+            clock.live and clock.kind is ClockKind.ANSWER and clock.channel is contact.channel
+            for clock in after
+        )
+        target = None if ringing else _target(book, ClockKind.ANSWER, contact)
+        if target is not None:
+            after.append(
+                start(target, case_id=case_id, channel=contact.channel, at=contact.at, now=now)
+            )
+    waiting_here = contact.live_call or any(
         clock.live and clock.kind in REPLY_KINDS and clock.channel is contact.channel
         for clock in after
     )

@@ -231,7 +231,7 @@ def receive(db: Session, env: Env, inbound: Inbound, actor: Actor | None = None)
                     duplicate=True,
                 )
             sender = resolve_sender(unit, inbound.sender, normal)
-            received = _land(unit, inbound, sender, agent_id=None, outcome=None)
+            received = land(unit, inbound, sender, agent_id=None, outcome=None)
             for file, digest in stored:
                 db.add(
                     Attachment(
@@ -392,7 +392,7 @@ def _reopen(unit: Unit, case_id: int, customer_id: int, old: CaseStatus) -> None
     )
 
 
-def _land(
+def land(
     unit: Unit,
     inbound: Inbound,
     sender: Sender,
@@ -400,6 +400,10 @@ def _land(
     agent_id: int | None,
     outcome: str | None,
 ) -> Received:
+    """The heart of receive(), inside the caller's unit of work: thread the contact onto
+    a case (new, continued or reopened), keep its clocks, write the touch and its thread
+    keys, record a channel switch, emit. For actions that land a contact together with
+    rows of their own (a shop visit, a phone call)."""
     db = unit.db
     conn = unit.conn
     now = unit.now
@@ -585,6 +589,6 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
                 topic=topic,
                 subject=topic,
             )
-            return _land(unit, inbound, sender, agent_id=clerk.id, outcome=visit.outcome)
+            return land(unit, inbound, sender, agent_id=clerk.id, outcome=visit.outcome)
 
     return with_retry(work)

@@ -91,6 +91,7 @@ def api_v1() -> APIRouter:
     """Every JSON route, under /api/v1."""
     from threadline.api.routes import (
         agents,
+        calls,
         case_actions,
         cases,
         customers,
@@ -112,6 +113,7 @@ def api_v1() -> APIRouter:
         agents,
         cases,
         case_actions,
+        calls,
         files,
         search,
         service_levels,
