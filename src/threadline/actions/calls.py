@@ -69,6 +69,9 @@ class IncomingCall:
     our_number: str | None
     caller_name: str | None
     key: str
+    # The caller id exactly as the network sent it, kept when it is no usable number
+    # (`anonymous`, a short code, a national number without its country).
+    raw_caller: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,9 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
                     # A live call starts its answer clock; one going to voicemail does not
                     # (nobody is about to pick up), so it is given its (empty) figures.
                     call=None if open_now else CallFigures(),
-                    meta={"call_sid": incoming.sid},
+                    meta={"call_sid": incoming.sid}
+                    if normal is not None
+                    else {"call_sid": incoming.sid, "caller_id": incoming.raw_caller[:40]},
                 ),
                 sender,
                 agent_id=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -23,6 +24,7 @@ from threadline.models import (
     Agent,
     Attachment,
     Case,
+    Customer,
     ThreadKey,
     Touch,
     parse_ref,
@@ -35,6 +37,7 @@ from threadline.vocabulary import (
     Channel,
     Direction,
     IdentityKind,
+    JourneyStage,
     Priority,
     SwitchReason,
     TouchKind,
@@ -523,6 +526,15 @@ def _clock_contact(
 
 
 @dataclass(frozen=True)
+class Purchase:
+    """What the customer bought at the counter: it adds to their lifetime value and
+    moves their journey on (a first purchase, then a repeat one)."""
+
+    amount: Decimal
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class StoreVisit:
     topic: str
     customer_id: int | None = None
@@ -530,6 +542,33 @@ class StoreVisit:
     note: str = ""
     outcome: str | None = None
     occurred_at: datetime | None = None
+    purchase: Purchase | None = None
+
+
+MAX_PURCHASE = Decimal("10000000")
+_NEXT_STAGE = {
+    JourneyStage.PROSPECT: JourneyStage.FIRST_PURCHASE,
+    JourneyStage.FIRST_PURCHASE: JourneyStage.REPEAT,
+    JourneyStage.AT_RISK: JourneyStage.REPEAT,
+    JourneyStage.LAPSED: JourneyStage.REPEAT,
+}
+
+
+def _record_purchase(unit: Unit, customer_id: int, purchase: Purchase, touch_id: int) -> None:
+    customer = unit.db.get(Customer, customer_id, with_for_update=True)
+    if customer is None:
+        return
+    customer.lifetime_value = (customer.lifetime_value or Decimal("0")) + purchase.amount
+    customer.journey_stage = _NEXT_STAGE.get(customer.journey_stage, customer.journey_stage)
+    customer.updated_at = unit.now
+    unit.audit(
+        "customer.purchased",
+        "customer",
+        customer_id,
+        touch_id=touch_id,
+        amount=str(purchase.amount),
+        journey_stage=customer.journey_stage.value,
+    )
 
 
 @action
@@ -558,6 +597,17 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
         )
     if len(visit.note) > MAX_TEXT:
         raise InvalidInput(f"note is longer than {MAX_TEXT} characters")
+    purchase = visit.purchase
+    if purchase is not None:
+        if not purchase.amount.is_finite() or not 0 < purchase.amount < MAX_PURCHASE:
+            raise InvalidInput("a purchase amount is more than 0 and less than 10,000,000")
+        purchase = replace(
+            purchase,
+            amount=purchase.amount.quantize(Decimal("0.01")),
+            description=clean_optional(purchase.description),
+        )
+        if purchase.description is not None and len(purchase.description) > 200:
+            raise InvalidInput("a purchase description is at most 200 characters")
 
     def work() -> Received:
         with unit_of_work(db, env, Actor.agent(clerk_id)) as unit:
@@ -588,7 +638,18 @@ def log_store_visit(db: Session, env: Env, clerk_id: int, visit: StoreVisit) -> 
                 occurred_at=visit.occurred_at,
                 topic=topic,
                 subject=topic,
+                meta={}
+                if purchase is None
+                else {
+                    "purchase": {
+                        "amount": str(purchase.amount),
+                        "description": purchase.description,
+                    }
+                },
             )
-            return land(unit, inbound, sender, agent_id=clerk.id, outcome=visit.outcome)
+            landed = land(unit, inbound, sender, agent_id=clerk.id, outcome=visit.outcome)
+            if purchase is not None:
+                _record_purchase(unit, landed.customer_id, purchase, landed.touch_id)
+            return landed
 
     return with_retry(work)

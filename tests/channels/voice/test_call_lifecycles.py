@@ -343,3 +343,18 @@ def test_a_withheld_number_gets_a_case_on_an_unknown_customer(
     assert other.case_id != call.case_id
     with runtime.db.reading() as read:
         assert read.scalar(select(func.count()).select_from(CallBack)) == 0
+
+
+def test_a_caller_id_that_is_no_number_is_kept_but_matches_nobody(
+    client: TestClient, runtime: Runtime, agent: Caller
+) -> None:
+    for index, raw in enumerate(("266696687", "12345", "+12", "Restricted")):
+        sid = f"CA{index:032x}"
+        ring(client, sid, caller=raw)
+        call = call_of(runtime, sid)
+        assert call.customer_number is None
+        touch = touch_json(client, agent, call)
+        assert touch["text"] == "Call from a withheld number"
+        with runtime.db.reading() as read:
+            stored = read.get(Touch, call.touch_id)
+            assert stored is not None and stored.meta["caller_id"] == raw

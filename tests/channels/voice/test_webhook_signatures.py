@@ -29,6 +29,11 @@ INCOMING = {
 WATCHED = ("calls", "call_events", "touches", "cases", "customers", "identities")
 
 
+def stored(runtime: Runtime) -> dict[str, list[tuple[object, ...]]]:
+    with runtime.db.session() as session:
+        return {table: table_rows(session, table) for table in WATCHED}
+
+
 def _post(client: TestClient, path: str, params: dict[str, str], sig: str | None) -> Response:
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if sig is not None:
@@ -41,10 +46,10 @@ def _post(client: TestClient, path: str, params: dict[str, str], sig: str | None
     ["unsigned", "other_token", "tampered", "other_url", "signed_as_get"],
 )
 def test_a_request_not_signed_by_the_provider_is_refused_and_writes_nothing(
-    client: TestClient, db: Session, how: str
+    client: TestClient, runtime: Runtime, how: str
 ) -> None:
     path = "/webhooks/twilio/voice"
-    before = {table: table_rows(db, table) for table in WATCHED}
+    before = stored(runtime)
     params = dict(INCOMING)
     sig: str | None = signature(path, params)
     if how == "unsigned":
@@ -60,7 +65,7 @@ def test_a_request_not_signed_by_the_provider_is_refused_and_writes_nothing(
     answer = _post(client, path, params, sig)
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden"
-    assert {table: table_rows(db, table) for table in WATCHED} == before
+    assert stored(runtime) == before
 
 
 def test_every_voice_webhook_checks_the_signature(client: TestClient) -> None:

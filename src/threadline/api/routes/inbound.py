@@ -4,6 +4,7 @@ customer's one timeline through the same action as every channel's messages."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
@@ -11,6 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from threadline.actions import Actor, StoreVisit, log_store_visit, receive
 from threadline.actions.access import Principal
+from threadline.actions.inbound import Purchase
 from threadline.api.bodies import Body
 from threadline.api.deps import RuntimeDep, SessionDep, require
 from threadline.api.keyset import MAX_ID
@@ -75,6 +77,11 @@ class InboundOut(BaseModel):
     duplicate: bool = Field(description="True when this (channel, external_id) was seen")
 
 
+class PurchaseIn(Body):
+    amount: Annotated[Decimal, Field(gt=0, lt=10_000_000, max_digits=10, decimal_places=2)]
+    description: Annotated[str | None, Field(max_length=200)] = None
+
+
 class VisitIn(Body):
     customer_id: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None
     identity: IdentityIn | None = Field(
@@ -85,6 +92,9 @@ class VisitIn(Body):
     note: Annotated[str, Field(max_length=1_000_000)] = ""
     outcome: Annotated[str | None, Field(max_length=200)] = None
     occurred_at: ContactTime | None = Field(default=None, description="Defaults to now")
+    purchase: PurchaseIn | None = Field(
+        default=None, description="What the customer bought: adds to their lifetime value"
+    )
 
 
 class VisitOut(BaseModel):
@@ -148,6 +158,9 @@ def post_store_visit(
         note=body.note,
         outcome=body.outcome,
         occurred_at=body.occurred_at,
+        purchase=Purchase(body.purchase.amount, body.purchase.description)
+        if body.purchase
+        else None,
     )
     received = log_store_visit(db, runtime.env, principal.agent_id, visit)
     return VisitOut(

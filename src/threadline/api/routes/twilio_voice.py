@@ -90,6 +90,7 @@ def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Respon
             our_number=form.get("To").strip()[:40] or None,
             caller_name=form.get("CallerName").strip()[:200] or None,
             key=voice.event_key("/voice", form.pairs),
+            raw_caller=form.get("From").strip(),
         ),
     )
     if answer.queue is None:
