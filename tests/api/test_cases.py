@@ -431,6 +431,9 @@ def test_touches_oldest_first_with_everything_a_desk_shows(
         "wait_seconds": 40,
         "hold_seconds": 0,
         "talk_seconds": 300,
+        "answered_by": None,
+        "holds": None,
+        "recording_url": None,
     }
     assert (sent["id"], sent["author"], sent["delivery"]) == (story.reply_id, agent, "queued")
     assert sent["identity"] == {"kind": "email", "value": "ann@example.com"}

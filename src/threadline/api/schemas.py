@@ -114,10 +114,15 @@ class IdentityOut(Schema):
 
 
 class CallOut(Schema):
-    ring_seconds: int | None
-    wait_seconds: int | None
-    hold_seconds: int | None
-    talk_seconds: int | None
+    ring_seconds: int | None = Field(description="From the first ring to the pick-up")
+    wait_seconds: int | None = Field(description="In the queue")
+    hold_seconds: int | None = Field(description="On hold, all holds together")
+    talk_seconds: int | None = Field(description="From the pick-up to the end, less hold")
+    answered_by: int | None = Field(
+        default=None, description="The agent who picked up, or who placed the call"
+    )
+    holds: int | None = Field(default=None, description="How many times it was put on hold")
+    recording_url: str | None = Field(default=None, description="A voicemail's recording")
 
 
 class AttachmentOut(Schema):

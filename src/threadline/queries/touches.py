@@ -37,6 +37,9 @@ class CallFigures:
     wait_seconds: int | None
     hold_seconds: int | None
     talk_seconds: int | None
+    answered_by: int | None = None  # the agent who picked up (or placed the call)
+    holds: int | None = None
+    recording_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,23 @@ def _touch_row(row: Row[*tuple[Any, ...]], attachments: Sequence[AttachmentView]
         occurred_at=row.occurred_at,
         delivery=row.delivery,
         delivery_error=row.delivery_error,
-        call=CallFigures(*figures) if is_call else None,
+        call=CallFigures(
+            *figures,
+            answered_by=_int_or_none(meta.get("answered_by")),
+            holds=_int_or_none(meta.get("holds")),
+            recording_url=_text_or_none(meta.get("recording_url")),
+        )
+        if is_call
+        else None,
         outcome=row.outcome,
         attachments=tuple(attachments),
         quoted=_text_or_none(meta.get("quoted")),
         has_raw="mail_id" in meta and row.kind is not TouchKind.EVENT,
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text_or_none(value: object) -> str | None:

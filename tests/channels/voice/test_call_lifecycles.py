@@ -147,6 +147,9 @@ def test_a_call_answered_after_three_rings(
         "wait_seconds": 18,
         "hold_seconds": 0,
         "talk_seconds": 240,
+        "answered_by": agent.agent_id,
+        "holds": 0,
+        "recording_url": None,
     }
     assert touch["outcome"] == "answered"
     detail = client.get(f"/api/v1/calls/{call.id}", headers=agent.headers).json()

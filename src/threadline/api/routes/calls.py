@@ -145,11 +145,16 @@ def get_call(call_id: CallId, principal: Reader, db: ReadDep) -> CallOut:
 
 @router.post("/calls/{call_id}/recording", responses=error_responses(401, 403, 404, 409, 422))
 def post_recording(
-    call_id: CallId, body: RecordingIn, principal: Worker, runtime: RuntimeDep, db: SessionDep
+    call_id: CallId,
+    body: RecordingIn,
+    principal: Worker,
+    runtime: RuntimeDep,
+    db: SessionDep,
+    read: ReadDep,
 ) -> CallOut:
     """Pause the call's recording before the customer reads out card details, resume it
     after. The provider is told first; only once it has paused is the span recorded."""
-    found = call_view(db, call_id)
+    found = call_view(read, call_id)
     if found is None:
         raise NotFound(f"call {call_id} does not exist")
     if found.status.ended:
@@ -167,8 +172,8 @@ def post_recording(
     record_recording_pause(
         db, runtime.env, Actor.agent(principal.agent_id), call_id, paused=body.paused
     )
-    db.expire_all()
-    after = call_view(db, call_id)
+    with runtime.db.reading() as fresh:
+        after = call_view(fresh, call_id)
     assert after is not None
     return CallOut.model_validate(after, from_attributes=True)
 

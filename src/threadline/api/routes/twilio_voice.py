@@ -26,7 +26,10 @@ from threadline.actions.calls import (
     answer_incoming_call,
     update_call,
 )
-from threadline.api.deps import RuntimeDep, SessionDep
+
+# Reads go through ReadDep: a read on the writing session would open a write transaction
+# (on SQLite, the process's writer turn) that no action commits.
+from threadline.api.deps import ReadDep, RuntimeDep, SessionDep
 from threadline.api.keyset import MAX_ID
 from threadline.api.twilio_auth import SignedForm, SignedFormDep
 from threadline.channels.twilio import voice
@@ -70,14 +73,14 @@ def _apply(runtime: Runtime, db: SessionDep, update: CallUpdate) -> None:
 
 
 @router.post("", response_class=Response, responses={200: {"content": {"text/xml": {}}}})
-def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Response:
+def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: ReadDep) -> Response:
     """A call rings in: the caller is queued for their routed agent (or their team), or
     offered voicemail outside the phone line's hours. An agent's softphone
     (`client:agent-ID`) calling in is given the caller waiting longest in their queues."""
     public = runtime.settings.public_url
     agent_id = voice.agent_of_client(form.get("From"))
     if agent_id is not None:
-        queue = next_queue_for(db, agent_id)
+        queue = next_queue_for(read, agent_id)
         if queue is None:
             return _xml(voice.nobody_waiting())
         return _xml(voice.dequeue(queue, public, agent_id))
@@ -248,10 +251,11 @@ def outbound(
     form: SignedFormDep,
     runtime: RuntimeDep,
     db: SessionDep,
+    read: ReadDep,
     call: Annotated[int, Query(ge=1, le=MAX_ID, description="Our call id")],
 ) -> Response:
     """The customer picked up a call an agent placed: put them through to that agent."""
-    agent_id = call_agent(db, call)
+    agent_id = call_agent(read, call)
     if agent_id is None:
         raise NotFound(f"no call {call}")
     _apply(
