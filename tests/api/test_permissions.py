@@ -41,6 +41,7 @@ class World:
     attachment_id: int
     calendar_id: int
     policy_id: int
+    call_id: int = 1  # no such call: a caller who may read one is told so (404)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Route:
                 attachment_id=world.attachment_id,
                 calendar_id=world.calendar_id,
                 policy_id=world.policy_id,
+                call_id=world.call_id,
             )
             + self.query
         )
@@ -184,6 +186,24 @@ ROUTES = [
         lambda w, c: {"channel": "api", "targets": {"first_reply": 600}},
     ),
     Route("DELETE", "/api/v1/service-levels/{policy_id}", Permission.MANAGE_SERVICE_LEVELS),
+    # The phone channel is off here: placing a call answers 409, a call-back or a move to
+    # the phone 422 (the customer has no number); what matters is who gets past the gate.
+    Route("POST", "/api/v1/cases/{case_id}/calls", Permission.WORK_CASES, lambda w, c: {}),
+    Route("GET", "/api/v1/calls/{call_id}", Permission.READ_CASES),
+    Route(
+        "POST",
+        "/api/v1/calls/{call_id}/recording",
+        Permission.WORK_CASES,
+        lambda w, c: {"paused": True},
+    ),
+    Route("GET", "/api/v1/call-backs", Permission.READ_CASES),
+    Route("POST", "/api/v1/cases/{case_id}/call-backs", Permission.WORK_CASES, lambda w, c: {}),
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/switches",
+        Permission.WORK_CASES,
+        lambda w, c: {"to_channel": "phone", "reason": "private_data"},
+    ),
     Route("GET", "/api/v1/events", ANY, streams=True),
     Route("DELETE", "/api/v1/session", ANY),
 ]

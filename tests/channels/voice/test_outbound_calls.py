@@ -214,3 +214,29 @@ def test_a_provider_that_is_rate_limiting_delays_the_call_and_loses_nothing(
         row = read.scalars(select(OutboxMessage)).one()
         assert (row.state, row.attempts) == (OutboxState.PENDING, 1)
         assert "429" in (row.last_error or "")
+
+
+def test_an_announced_move_to_the_phone_is_completed_by_the_customers_call(
+    client: TestClient, runtime: Runtime, agent: Caller
+) -> None:
+    case_id = tweeting_customer(client, agent)
+    announced = client.post(
+        f"/api/v1/cases/{case_id}/switches",
+        json={"to_channel": "phone", "reason": "private_data"},
+        headers=agent.headers,
+    )
+    assert announced.status_code == 201, announced.text
+    assert announced.json()["pending"] is True
+    ring(client, "CA" + "d" * 32)
+    call = call_of(runtime, "CA" + "d" * 32)
+    assert call.case_id == case_id
+    case = client.get(f"/api/v1/cases/{case_id}", headers=agent.headers).json()
+    assert [
+        (s["from_channel"], s["to_channel"], s["reason"], s["pending"]) for s in case["switches"]
+    ] == [("x", "phone", "private_data", False)]
+    refused = client.post(
+        f"/api/v1/cases/{case_id}/switches",
+        json={"to_channel": "phone", "reason": "because"},
+        headers=agent.headers,
+    )
+    assert refused.status_code == 422

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from threadline.actions import Actor, add_note, assign, reply, set_priority, set_status
+from threadline.actions import (
+    Actor,
+    add_note,
+    assign,
+    reply,
+    set_priority,
+    set_status,
+    switch_channel,
+)
 from threadline.actions.access import Principal
 from threadline.actions.cases import MAX_REPLY
 from threadline.api.deps import RuntimeDep, SessionDep, require
@@ -259,3 +267,47 @@ def change_priority(
         expected_version=_expected(version, body.version),
     )
     return _answer(case, response)
+
+
+class SwitchIn(Input):
+    to_channel: Channel
+    reason: SwitchReason
+    public: bool = Field(default=False, description="Moving to a public post (rare)")
+
+
+class SwitchAnnouncedOut(BaseModel):
+    switch_id: int
+    case_id: int
+    from_channel: Channel
+    to_channel: Channel
+    reason: SwitchReason
+    pending: bool = Field(description="True until a touch on the new channel follows")
+
+
+@router.post(
+    "/{case_id}/switches", status_code=201, responses=error_responses(401, 403, 404, 409, 422)
+)
+def announce_switch(
+    case_id: CaseId, body: SwitchIn, principal: Worker, runtime: RuntimeDep, db: SessionDep
+) -> SwitchAnnouncedOut:
+    """Move the conversation on purpose, e.g. from a public post to a call because card
+    details must not be public (`private_data`), or to a call-back (`callback`). The
+    switch is recorded now with its reason; the first touch on the new channel (the
+    customer's call, an agent's call or message) completes it, on this case."""
+    switch = switch_channel(
+        db,
+        runtime.env,
+        Actor.agent(principal.agent_id),
+        case_id,
+        body.to_channel,
+        body.reason,
+        public=body.public,
+    )
+    return SwitchAnnouncedOut(
+        switch_id=switch.id,
+        case_id=switch.case_id,
+        from_channel=switch.from_channel,
+        to_channel=switch.to_channel,
+        reason=switch.reason,
+        pending=switch.to_touch_id is None,
+    )

@@ -16,7 +16,7 @@ call actions, and answered with TwiML (`text/xml`) or 204.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -31,6 +31,7 @@ from threadline.actions.calls import (
 # (on SQLite, the process's writer turn) that no action commits.
 from threadline.api.deps import ReadDep, RuntimeDep, SessionDep
 from threadline.api.keyset import MAX_ID
+from threadline.api.schemas import error_responses
 from threadline.api.twilio_auth import SignedForm, SignedFormDep
 from threadline.channels.twilio import voice
 from threadline.channels.twilio.voice import Step
@@ -48,6 +49,14 @@ CLOSED = (
     "Thank you for calling. We are closed just now. "
     "Please leave a message after the tone and we will call you back."
 )
+
+# What every webhook may answer besides its TwiML: 403 for a request the provider did not
+# sign, 404 while the channel is off, 422 for one missing what it must carry.
+REFUSALS = error_responses(403, 404, 422)
+TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/xml": {}}, "description": "TwiML"},
+    **REFUSALS,
+}
 
 CallParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Our call id")]
 
@@ -72,7 +81,7 @@ def _apply(runtime: Runtime, db: SessionDep, update: CallUpdate) -> None:
         log.warning("voice webhook %s for unknown call %s", update.source, update.sid)
 
 
-@router.post("", response_class=Response, responses={200: {"content": {"text/xml": {}}}})
+@router.post("", response_class=Response, responses=TWIML)
 def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: ReadDep) -> Response:
     """A call rings in: the caller is queued for their routed agent (or their team), or
     offered voicemail outside the phone line's hours. An agent's softphone
@@ -101,14 +110,14 @@ def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: Rea
     return _xml(voice.enqueue(answer.queue, public, GREETING))
 
 
-@router.post("/wait", response_class=Response)
+@router.post("/wait", response_class=Response, responses=TWIML)
 def wait(form: SignedFormDep) -> Response:
     """The wait message: read nothing from the database, answer at once."""
     position = form.get("QueuePosition")
     return _xml(voice.wait_message(int(position) if position.isdigit() else None))
 
 
-@router.post("/queue", response_class=Response)
+@router.post("/queue", response_class=Response, responses=TWIML)
 def queue_result(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Response:
     """The caller left the queue. `bridged` arrives when the bridged call has ended;
     `hangup` means the caller gave up waiting."""
@@ -142,7 +151,7 @@ def queue_result(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Re
     return _xml(voice.empty())
 
 
-@router.post("/bridged", response_class=Response)
+@router.post("/bridged", response_class=Response, responses=TWIML)
 def bridged(
     form: SignedFormDep,
     runtime: RuntimeDep,
@@ -167,7 +176,7 @@ def bridged(
     return _xml(voice.empty())
 
 
-@router.post("/status", status_code=204, response_class=Response)
+@router.post("/status", status_code=204, response_class=Response, responses=REFUSALS)
 def status(
     form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, call: CallParam = None
 ) -> Response:
@@ -200,7 +209,7 @@ def status(
     return Response(status_code=204)
 
 
-@router.post("/voicemail", response_class=Response)
+@router.post("/voicemail", response_class=Response, responses=TWIML)
 def voicemail(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Response:
     """The caller's message was recorded: its URL goes on the call's touch, and a
     call-back is owed."""
@@ -226,7 +235,7 @@ def voicemail(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Respo
     return _xml(voice.voicemail_thanks())
 
 
-@router.post("/transcription", status_code=204, response_class=Response)
+@router.post("/transcription", status_code=204, response_class=Response, responses=REFUSALS)
 def transcription(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Response:
     """The voicemail's text, when the provider transcribed it."""
     text = form.get("TranscriptionText").strip()
@@ -246,7 +255,7 @@ def transcription(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> R
     return Response(status_code=204)
 
 
-@router.post("/outbound", response_class=Response)
+@router.post("/outbound", response_class=Response, responses=TWIML)
 def outbound(
     form: SignedFormDep,
     runtime: RuntimeDep,
