@@ -231,6 +231,41 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
     return with_retry(work)
 
 
+@action
+def requeue_call(db: Session, env: Env, sid: str, *, key: str, wait_seconds: float | None) -> str:
+    """A caller waited too long for their own agent and left that agent's queue: they
+    are queued again where the case's team (or anyone) answers. Answers the new queue;
+    a repeat of the same request answers it again and changes nothing."""
+
+    def work() -> str:
+        with unit_of_work(db, env, Actor.channel(Channel.PHONE.value)) as unit:
+            found = db.scalars(select(Call).where(Call.sid == sid)).first()
+            if found is None:
+                raise NotFound(f"no call {sid}")
+            case = db.get(Case, found.case_id, with_for_update=True, populate_existing=True)
+            call = db.get(Call, found.id, with_for_update=True, populate_existing=True)
+            assert case is not None and call is not None
+            if db.scalar(select(CallEvent.id).where(CallEvent.key == key)) is not None:
+                return call.queue or SUPPORT_QUEUE
+            moved = f"team-{case.team_id}" if case.team_id is not None else SUPPORT_QUEUE
+            db.add(
+                CallEvent(
+                    call_id=call.id,
+                    key=key,
+                    kind="queue:requeued",
+                    at=unit.now,
+                    data={"from": call.queue, "to": moved, "waited": wait_seconds},
+                )
+            )
+            call.queue = moved
+            call.earlier_wait_seconds += wait_seconds or 0.0
+            call.updated_at = unit.now
+            _emit(unit, call, case, "requeued")
+            return moved
+
+    return with_retry(work)
+
+
 def _emit(unit: Unit, call: Call, case: Case, step: str) -> None:
     unit.emit(
         "call.updated",
@@ -293,7 +328,7 @@ def _apply(unit: Unit, case: Case, call: Call, update: CallUpdate) -> str | None
     """Change the call as the update says; answers the step worth telling the desk."""
     at = update.at
     if update.wait_seconds is not None and call.wait_seconds is None:
-        call.wait_seconds = update.wait_seconds
+        call.wait_seconds = call.earlier_wait_seconds + update.wait_seconds
     if update.recording_url is not None:
         return _voicemail(unit, case, call, update)
     if update.transcription is not None:

@@ -51,8 +51,9 @@ class Call(Base):
     recording_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # [[paused_at, resumed_at], ...] in RFC 3339: the spans not recorded (card details).
     recording_pauses: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
-    # The highest status-callback SequenceNumber applied, per leg: {"CA…": 3}.
-    sequences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Seconds waited in queues the caller was moved out of (their own agent's, after
+    # waiting too long there): the wait figure is this plus the last queue's time.
+    earlier_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -10,13 +10,17 @@ from xml.etree import ElementTree
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from tests.api.conftest import Caller
-from tests.twilio_support import ACCOUNT, OUR_NUMBER, post_signed
+from tests.api.conftest import Caller, make_caller
+from tests.twilio_support import ACCOUNT, OUR_NUMBER, PUBLIC_URL, post_signed
+from threadline.actions import Actor, Env
+from threadline.actions.agents import set_presence
 from threadline.actions.clocks import sweep_clocks
 from threadline.clock import FrozenClock
 from threadline.models import Call, CallBack, CallEvent, Customer, Touch
 from threadline.runtime import Runtime
+from threadline.vocabulary import Presence, Role
 
 CALLER = "+447700900123"
 
@@ -45,7 +49,9 @@ def ring(client: TestClient, sid: str, caller: str = CALLER) -> ElementTree.Elem
     return parse(answer.text)
 
 
-def pick_up(client: TestClient, sid: str, agent: Caller, queue_seconds: int) -> None:
+def pick_up(
+    client: TestClient, sid: str, agent: Caller, queue_seconds: int, queue: str | None = None
+) -> None:
     softphone = post_signed(
         client,
         "/webhooks/twilio/voice",
@@ -58,8 +64,8 @@ def pick_up(client: TestClient, sid: str, agent: Caller, queue_seconds: int) -> 
             "Direction": "inbound",
         },
     )
-    queue = parse(softphone.text).find("Dial/Queue")
-    assert queue is not None and queue.text == f"agent-{agent.agent_id}"
+    dequeued = parse(softphone.text).find("Dial/Queue")
+    assert dequeued is not None and dequeued.text == (queue or f"agent-{agent.agent_id}")
     bridged = post_signed(
         client,
         f"/webhooks/twilio/voice/bridged?agent={agent.agent_id}",
@@ -130,7 +136,10 @@ def test_a_call_answered_after_three_rings(
     twiml = ring(client, sid)
     enqueue = twiml.find("Enqueue")
     assert enqueue is not None and enqueue.text == f"agent-{agent.agent_id}"
-    assert enqueue.get("waitUrl", "").endswith("/webhooks/twilio/voice/wait")
+    assert (
+        enqueue.get("waitUrl")
+        == f"{PUBLIC_URL}/webhooks/twilio/voice/wait?queue=agent-{agent.agent_id}"
+    )
     assert twiml.find("Say") is not None
     clock.advance(timedelta(seconds=18))  # three rings of six seconds
     pick_up(client, sid, agent, queue_seconds=18)
@@ -361,3 +370,34 @@ def test_a_caller_id_that_is_no_number_is_kept_but_matches_nobody(
         with runtime.db.reading() as read:
             stored = read.get(Touch, call.touch_id)
             assert stored is not None and stored.meta["caller_id"] == raw
+
+
+def test_a_caller_kept_waiting_for_their_own_agent_moves_to_the_team_queue(
+    client: TestClient, runtime: Runtime, clock: FrozenClock, agent: Caller, db: Session, env: Env
+) -> None:
+    sid = "CA" + "8" * 32
+    enqueue = ring(client, sid).find("Enqueue")
+    assert enqueue is not None and enqueue.text == f"agent-{agent.agent_id}"
+    wait_url = enqueue.get("waitUrl", "").removeprefix(PUBLIC_URL)
+    soon = post_signed(client, wait_url, {"CallSid": sid, "QueuePosition": "1", "QueueTime": "12"})
+    assert parse(soon.text).find("Leave") is None
+    late = post_signed(client, wait_url, {"CallSid": sid, "QueuePosition": "1", "QueueTime": "31"})
+    assert parse(late.text).find("Leave") is not None
+    clock.advance(timedelta(seconds=31))
+    moved = post_signed(
+        client,
+        "/webhooks/twilio/voice/queue",
+        {"CallSid": sid, "AccountSid": ACCOUNT, "QueueResult": "leave", "QueueTime": "31"},
+    )
+    again = parse(moved.text).find("Enqueue")
+    assert again is not None and again.text == "support"
+    # Another agent takes the caller from the general queue.
+    other = make_caller(db, env, Role.AGENT, "bo")
+    set_presence(db, env, Actor.agent(other.agent_id), other.agent_id, Presence.ONLINE)
+    clock.advance(timedelta(seconds=9))
+    pick_up(client, sid, other, queue_seconds=9, queue="support")
+    clock.advance(timedelta(seconds=60))
+    leave_queue(client, sid, "bridged", queue_seconds=9)
+    call = call_of(runtime, sid)
+    touch = touch_json(client, agent, call)
+    assert (touch["call"]["wait_seconds"], touch["call"]["answered_by"]) == (40, other.agent_id)

@@ -24,6 +24,7 @@ from threadline.actions.calls import (
     CallUpdate,
     IncomingCall,
     answer_incoming_call,
+    requeue_call,
     update_call,
 )
 
@@ -111,10 +112,16 @@ def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: Rea
 
 
 @router.post("/wait", response_class=Response, responses=TWIML)
-def wait(form: SignedFormDep) -> Response:
-    """The wait message: read nothing from the database, answer at once."""
+def wait(
+    form: SignedFormDep,
+    queue: Annotated[str | None, Query(max_length=64, description="The caller's queue")] = None,
+) -> Response:
+    """The wait message: read nothing from the database, answer at once. A caller who
+    has waited OWNER_WAIT_SECONDS for their own agent leaves that agent's queue, to be
+    queued where the whole team answers."""
     position = form.get("QueuePosition")
-    return _xml(voice.wait_message(int(position) if position.isdigit() else None))
+    leave = voice.waited_too_long_for_owner(queue, voice.seconds(form.get("QueueTime")))
+    return _xml(voice.wait_message(int(position) if position.isdigit() else None, leave=leave))
 
 
 @router.post("/queue", response_class=Response, responses=TWIML)
@@ -130,7 +137,16 @@ def queue_result(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep) -> Re
         step, ended_as, hung_up = Step.ENDED, CallStatus.COMPLETED, True
     elif result in ("queue-full", "error", "system-error"):
         step, ended_as, hung_up = Step.ENDED, CallStatus.FAILED, False
-    else:  # redirected, leave, bridging-in-process: kept as an event only
+    elif result == "leave":
+        moved = requeue_call(
+            db,
+            runtime.env,
+            _sid(form),
+            key=voice.event_key("/voice/queue", form.pairs),
+            wait_seconds=wait_seconds,
+        )
+        return _xml(voice.enqueue(moved, runtime.settings.public_url, None))
+    else:  # redirected, bridging-in-process: kept as an event only
         step, ended_as, hung_up = Step.NONE, None, False
     _apply(
         runtime,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from threadline.vocabulary import CallStatus
@@ -32,6 +33,17 @@ TRANSCRIPTION_PATH = f"{BASE}/transcription"
 OUTBOUND_PATH = f"{BASE}/outbound"
 
 VOICEMAIL_MAX_SECONDS = 180
+# How long a caller waits for their own agent before any agent of the team may answer.
+OWNER_WAIT_SECONDS = 30
+
+
+def waited_too_long_for_owner(queue: str | None, queue_seconds: float | None) -> bool:
+    return bool(
+        queue
+        and queue.startswith("agent-")
+        and queue_seconds is not None
+        and queue_seconds >= OWNER_WAIT_SECONDS
+    )
 
 
 def caller_number(raw: str) -> str | None:
@@ -141,26 +153,32 @@ def empty() -> str:
     return _document(ElementTree.Element("Response"))
 
 
-def enqueue(queue: str, public_url: str, greeting: str) -> str:
+def enqueue(queue: str, public_url: str, greeting: str | None) -> str:
     """Welcome the caller and queue them for `queue`, with our wait message while they
-    wait and our action when they leave the queue (answered or hung up)."""
+    wait (told which queue, so a caller waiting too long for one agent can be moved on)
+    and our action when they leave the queue (answered, hung up, or moved)."""
     response = ElementTree.Element("Response")
-    _say(response, greeting)
+    if greeting:
+        _say(response, greeting)
     node = ElementTree.SubElement(
         response,
         "Enqueue",
         action=public_url + QUEUE_PATH,
         method="POST",
-        waitUrl=public_url + WAIT_PATH,
+        waitUrl=f"{public_url}{WAIT_PATH}?{urlencode({'queue': queue})}",
         waitUrlMethod="POST",
     )
     node.text = queue
     return _document(response)
 
 
-def wait_message(position: int | None) -> str:
-    """Played to a waiting caller, fetched again each time it ends."""
+def wait_message(position: int | None, *, leave: bool = False) -> str:
+    """Played to a waiting caller, fetched again each time it ends. `leave` takes the
+    caller out of the queue (to be queued again where more agents answer)."""
     response = ElementTree.Element("Response")
+    if leave:
+        ElementTree.SubElement(response, "Leave")
+        return _document(response)
     if position is not None and position > 0:
         placed = "next" if position == 1 else f"number {position}"
         _say(response, f"Thank you for waiting. You are {placed} in the queue.")

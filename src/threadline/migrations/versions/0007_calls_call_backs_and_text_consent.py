@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("transcription", sa.Text(), nullable=True),
         sa.Column("recording_paused_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("recording_pauses", sa.JSON(), nullable=False),
-        sa.Column("sequences", sa.JSON(), nullable=False),
+        sa.Column("earlier_wait_seconds", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_calls_agent_id_agents")),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_calls_case_id_cases")),
