@@ -30,6 +30,7 @@ from threadline.actions.outbox import RetryPolicy
 from threadline.api.app import create_app
 from threadline.channels.base import DeliveryResult, Outbound, Sender
 from threadline.channels.email.outgoing import SmtpSender
+from threadline.channels.twilio.calling import TwilioCallSender
 from threadline.clock import FrozenClock
 from threadline.config import Settings
 from threadline.models import Case, OutboxMessage, Touch
@@ -389,6 +390,16 @@ def test_senders_from_settings(tmp_path: Path) -> None:
     email = configured[Channel.EMAIL]
     assert isinstance(email, SmtpSender)
     assert (email.relay.host, email.relay.port, email.relay.user) == ("relay.example", 2525, "u")
+    twilio = {
+        "twilio_account_sid": "AC" + "0" * 32,
+        "twilio_auth_token": "token",
+        "twilio_from_number": "+442071838750",
+    }
+    phone_and_sms = senders_from_settings(Settings(env="test", data_dir=tmp_path, **twilio))
+    assert set(phone_and_sms) == {Channel.SMS, Channel.PHONE}
+    assert isinstance(phone_and_sms[Channel.PHONE], TwilioCallSender)
+    no_number = {**twilio, "twilio_from_number": None}
+    assert senders_from_settings(Settings(env="test", data_dir=tmp_path, **no_number)) == {}
 
 
 # Watching the outbox

@@ -76,6 +76,14 @@ def senders_from_settings(settings: Settings) -> dict[Channel, Sender]:
         senders[Channel.EMAIL] = SmtpSender(
             settings.smtp_relay_url, mail_domain=settings.mail_domain
         )
+    from threadline.channels.twilio.sms import TwilioSmsSender
+
+    if (sms := TwilioSmsSender.from_settings(settings)) is not None:
+        senders[Channel.SMS] = sms
+    from threadline.channels.twilio.calling import TwilioCallSender
+
+    if (calls := TwilioCallSender.from_settings(settings)) is not None:
+        senders[Channel.PHONE] = calls
     return senders
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from threadline.actions import clocks
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.email_replies import email_threading, keep_thread_key
+from threadline.actions.sms import refuse_if_opted_out
 from threadline.actions.text import clean
 from threadline.actions.timeline import NewTouch, link_switch, previous_facing
 from threadline.channels.base import IdentityRef
@@ -144,7 +145,8 @@ def reply(
 ) -> ReplyResult:
     """A message to the customer: the touch and its outbox row in one transaction; the
     worker delivers it. By default on the customer's last channel, to the identity they
-    wrote from; a reply on another channel is a channel switch."""
+    wrote from; a reply on another channel is a channel switch. A text to a number that
+    texted STOP is refused (Conflict) until it texts START."""
     text = clean(text).strip()
     if not text:
         raise InvalidInput("a reply needs text")
@@ -159,6 +161,8 @@ def reply(
             raise Conflict(f"case {case.ref} is closed")
         chosen = Channel(channel) if channel is not None else _default_channel(db, case.id)
         identity = _recipient(db, env, case, chosen, to)
+        if chosen is Channel.SMS:
+            refuse_if_opted_out(db, identity.value)
         previous = previous_facing(db, case.id)
         if public is None:
             public = bool(previous and previous.channel is chosen and previous.public)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from threadline.channels.base import DeliveryResult, Outbound
 from threadline.channels.twilio.rest import TwilioApi, TwilioApiError
 from threadline.channels.twilio.voice import OUTBOUND_PATH, STATUS_PATH
+from threadline.config import Settings
 from threadline.vocabulary import Delivery
 
 
@@ -15,6 +16,15 @@ class TwilioCallSender:
         self.api = api
         self.from_number = from_number
         self.public_url = public_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioCallSender | None:
+        """The sender, or None while the phone channel is off (no account, token or
+        number of ours to call from)."""
+        api = TwilioApi.from_settings(settings)
+        if api is None or not settings.twilio_from_number:
+            return None
+        return cls(api, from_number=settings.twilio_from_number, public_url=settings.public_url)
 
     def send(self, outbound: Outbound) -> DeliveryResult:
         call_id = int(outbound.meta["call_id"])
