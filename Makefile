@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BENCH ?=
 
-.PHONY: demo test lint typecheck pytest bench clean dovecot
+.PHONY: demo test lint typecheck pytest bench clean dovecot chromium
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -33,7 +33,13 @@ dovecot:
 	  echo "dovecot missing; installing dovecot-imapd"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; }
 
-pytest: $(INSTALLED) dovecot
+# The browser tests drive Debian's Chromium through Playwright; no browser is downloaded.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "chromium missing; installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+pytest: $(INSTALLED) dovecot chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -92,9 +92,3 @@ def test_bad_settings_are_one_clear_line(environment: dict[str, str]) -> None:
     )
     assert result.exit_code == 2
     assert "THREADLINE_DATABASE_URL: unsupported database" in result.output
-
-
-def test_serve_refuses_other_hosts_until_sign_in_exists(environment: dict[str, str]) -> None:
-    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0"], env=environment)  # noqa: S104
-    assert result.exit_code == 2
-    assert "no sign-in yet" in result.output

@@ -198,20 +198,7 @@ def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
-    import ipaddress
-
     import uvicorn
-
-    # The API checks every caller, but the read-only desk pages do not sign anyone in yet,
-    # so the process only serves this machine until they do.
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise click.UsageError(
-            f"refusing to serve on {host}: the desk pages have no sign-in yet; use 127.0.0.1"
-        )
 
     from threadline.api.app import create_app
 

@@ -17,8 +17,10 @@ from tests.factories import agent, inbound, receive_call
 from threadline.actions import (
     Actor,
     Env,
+    NewAgent,
     add_identity,
     add_note,
+    create_agent,
     receive,
     reply,
     switch_channel,
@@ -26,14 +28,35 @@ from threadline.actions import (
 from threadline.api.app import create_app
 from threadline.clock import FrozenClock
 from threadline.runtime import Runtime
-from threadline.vocabulary import Channel, IdentityKind, SwitchReason
+from threadline.vocabulary import Channel, IdentityKind, Role, SwitchReason
 
 SCRIPT = "<script>alert('pwned')</script>"
 
 
+READER_PASSWORD = "a long enough reader password"
+
+
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
+    """A browser-like client signed in to the desk as a supervisor (who may read every
+    page the read-only tests look at)."""
+    with runtime.db.session() as session:
+        create_agent(
+            session,
+            runtime.env,
+            Actor.system(),
+            NewAgent(
+                email="reader@shop.example",
+                name="Rita Reader",
+                role=Role.SUPERVISOR,
+                password=READER_PASSWORD,
+            ),
+        )
     with TestClient(create_app(runtime)) as test_client:
+        signed = test_client.post(
+            "/api/v1/session", json={"email": "reader@shop.example", "password": READER_PASSWORD}
+        )
+        assert signed.status_code == 200, signed.text
         yield test_client
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +18,9 @@ from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
 from threadline.queries.outbox import OutboxFigures, outbox_figures
 from threadline.runtime import Runtime
+from threadline.web.desk_user import SignInRequired
 from threadline.web.pages import router as pages_router
+from threadline.web.security import SecurityHeaders
 from threadline.web.templating import STATIC_DIR, error_page
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     _watch_outbox(runtime)
     install_error_handlers(app, html=error_page)
+    app.add_exception_handler(SignInRequired, _to_sign_in)
     app.include_router(health)
     app.include_router(observability.router)
     app.include_router(api_v1())
@@ -150,5 +153,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=runtime.env.metrics)
     return app
+
+
+async def _to_sign_in(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(exc.location, status_code=303)

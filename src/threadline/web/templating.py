@@ -19,8 +19,6 @@ from threadline.web import format as fmt
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 
-PREVIEW_BANNER = "Read-only preview — sign-in, replies and live updates arrive with the API issue."
-
 
 def sanitised(html: str) -> Markup:
     """HTML from a customer, safe to place in the page. The core sanitised it when it
@@ -48,7 +46,7 @@ def _environment() -> jinja2.Environment:
         file_size=fmt.file_size,
         sanitised=sanitised,
     )
-    env.globals.update(version=__version__, preview_banner=PREVIEW_BANNER)
+    env.globals.update(version=__version__)
     return env
 
 
@@ -56,7 +54,13 @@ templates = Jinja2Templates(env=_environment())
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    """A page. `user` (a DeskUser) fills the header: navigation by role, search, presence
+    and sign-out; pages shown before sign-in leave it out."""
+    context.setdefault("user", None)
+    answer = templates.TemplateResponse(request, name, context, status_code=status_code)
+    # Pages show one person's view of customers' private details: never kept by a cache.
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:

@@ -1,0 +1,7 @@
+"""The counter screen (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
