@@ -79,6 +79,8 @@ def _calendar(name: str) -> dict[str, Any]:
 
 
 ROUTES = [
+    # desk: case page (tags, who is viewing or typing)
+    # desk: wallboard
     Route("GET", "/api/v1/session", ANY),
     Route("GET", "/api/v1/agents", ANY),
     Route("POST", "/api/v1/agents/me/presence", ANY, lambda w, c: {"status": "online"}),

@@ -97,6 +97,7 @@ def api_v1() -> APIRouter:
         case_actions,
         cases,
         customers,
+        desk_cases,
         events,
         files,
         inbound,
@@ -104,6 +105,7 @@ def api_v1() -> APIRouter:
         search,
         service_levels,
         session,
+        wallboard,
     )
 
     router = APIRouter(prefix="/api/v1")
@@ -115,10 +117,12 @@ def api_v1() -> APIRouter:
         agents,
         cases,
         case_actions,
+        desk_cases,
         calls,
         files,
         search,
         service_levels,
+        wallboard,
         events,
     )
     for module in modules:
