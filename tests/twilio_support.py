@@ -10,12 +10,15 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from twilio.request_validator import RequestValidator
+
+from threadline.config import Settings
 
 TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT = "AC" + "0" * 32
@@ -175,3 +178,17 @@ def run_stand_in() -> Iterator[TwilioStandIn]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def twilio_settings(database_url: str, data_dir: Path, stand_in: TwilioStandIn) -> Settings:
+    """Settings with the Twilio channel on, its REST API pointed at the stand-in."""
+    return Settings(
+        env="test",
+        database_url=database_url,
+        data_dir=data_dir,
+        public_url=PUBLIC_URL,
+        twilio_auth_token=TOKEN,
+        twilio_account_sid=ACCOUNT,
+        twilio_from_number=OUR_NUMBER,
+        twilio_api_base=stand_in.base_url,
+    )

@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from threadline.actions.access import (
@@ -24,6 +24,21 @@ from threadline.runtime import Runtime
 SESSION_COOKIE = "tl_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_MAX_AGE = 14 * 24 * 3600
+
+
+def set_session_cookie(response: Response, token: str, runtime: Runtime) -> None:
+    """The desk's session cookie: never readable by scripts, not sent on cross-site
+    posts, secure in production."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=runtime.settings.env == "production",
+        max_age=SESSION_MAX_AGE,
+        path="/",
+    )
 
 
 def get_runtime(request: Request) -> Runtime:

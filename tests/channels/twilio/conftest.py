@@ -12,12 +12,9 @@ from sqlalchemy.orm import Session
 
 from tests.api.conftest import Caller, make_caller
 from tests.twilio_support import (
-    ACCOUNT,
-    OUR_NUMBER,
-    PUBLIC_URL,
-    TOKEN,
     TwilioStandIn,
     run_stand_in,
+    twilio_settings,
 )
 from threadline.actions import Env
 from threadline.api.app import create_app
@@ -33,16 +30,7 @@ def stand_in() -> Iterator[TwilioStandIn]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, stand_in: TwilioStandIn) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        public_url=PUBLIC_URL,
-        twilio_auth_token=TOKEN,
-        twilio_account_sid=ACCOUNT,
-        twilio_from_number=OUR_NUMBER,
-        twilio_api_base=stand_in.base_url,
-    )
+    return twilio_settings(database_url, tmp_path / "data", stand_in)
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Caller, make_caller
-from tests.twilio_support import ACCOUNT, OUR_NUMBER, PUBLIC_URL, TOKEN, TwilioStandIn
+from tests.twilio_support import (
+    TwilioStandIn,
+    twilio_settings,
+)
 from tests.twilio_support import run_stand_in as _run_stand_in
 from threadline.actions import Actor, Env
 from threadline.actions.agents import set_presence
@@ -28,16 +31,7 @@ def stand_in() -> Iterator[TwilioStandIn]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, stand_in: TwilioStandIn) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        public_url=PUBLIC_URL,
-        twilio_auth_token=TOKEN,
-        twilio_account_sid=ACCOUNT,
-        twilio_api_base=stand_in.base_url,
-        twilio_from_number=OUR_NUMBER,
-    )
+    return twilio_settings(database_url, tmp_path / "data", stand_in)
 
 
 @pytest.fixture

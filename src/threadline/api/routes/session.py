@@ -8,7 +8,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from threadline.actions.access import sign_in, sign_out
-from threadline.api.deps import SESSION_COOKIE, CurrentPrincipal, RuntimeDep, SessionDep
+from threadline.api.deps import (
+    SESSION_COOKIE,
+    CurrentPrincipal,
+    RuntimeDep,
+    SessionDep,
+    set_session_cookie,
+)
 from threadline.vocabulary import Role
 
 router = APIRouter(prefix="/session", tags=["session"])
@@ -42,15 +48,7 @@ def create_session(
         address=address,
         user_agent=request.headers.get("user-agent", ""),
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        signed.token,
-        httponly=True,
-        samesite="lax",
-        secure=runtime.settings.env == "production",
-        max_age=14 * 24 * 3600,
-        path="/",
-    )
+    set_session_cookie(response, signed.token, runtime)
     p = signed.principal
     return SessionOut(agent_id=p.agent_id, name=p.name, role=p.role, csrf_token=p.csrf_token)
 

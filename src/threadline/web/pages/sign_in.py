@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from threadline.actions.access import sign_in, sign_out
-from threadline.api.deps import SESSION_COOKIE, RuntimeDep
+from threadline.api.deps import SESSION_COOKIE, RuntimeDep, set_session_cookie
 from threadline.errors import Forbidden, RateLimited, Unauthorized
 from threadline.web.desk_user import DeskUserDep, home_for
 from threadline.web.templating import render
@@ -95,15 +95,7 @@ async def sign_in_submit(request: Request, runtime: RuntimeDep) -> Response:
             email=email,
         )
     answer = RedirectResponse(target or home_for(signed.principal.role), status_code=303)
-    answer.set_cookie(
-        SESSION_COOKIE,
-        signed.token,
-        httponly=True,
-        samesite="lax",
-        secure=runtime.settings.env == "production",
-        max_age=14 * 24 * 3600,
-        path="/",
-    )
+    set_session_cookie(answer, signed.token, runtime)
     return answer
 
 
