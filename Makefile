@@ -44,7 +44,8 @@ pytest: $(INSTALLED) dovecot chromium
 
 test: lint typecheck pytest
 
-bench: $(INSTALLED)
+# bench/desk.py times the desk's pages in Debian's Chromium.
+bench: $(INSTALLED) chromium
 	$(BIN)/python -m bench.run $(BENCH)
 
 clean:

@@ -20,6 +20,7 @@ from threadline.demo import ADMIN_EMAIL, DEMO_PASSWORD, prepare_demo, seed
 from threadline.models import (
     Agent,
     Base,
+    CallBack,
     Case,
     ChannelSwitch,
     Customer,
@@ -28,6 +29,7 @@ from threadline.models import (
     Team,
     Touch,
 )
+from threadline.models import Clock as ServiceClock
 from threadline.runtime import Runtime
 from threadline.vocabulary import (
     CaseStatus,
@@ -116,6 +118,26 @@ def test_the_demo_tells_weeks_of_stories_on_every_channel(db: Session, env: Env)
     assert now == START  # the demo ran on a clock of its own
     assert now - timedelta(days=46) <= first <= now - timedelta(days=30)
     assert last <= now
+
+
+def test_every_screen_has_something_live_when_the_demo_opens(db: Session, env: Env) -> None:
+    seed(db, env, customers=CUSTOMERS)
+    now = env.clock.now()
+
+    waiting = (Case.owner_id.is_(None), Case.status.in_((CaseStatus.NEW, CaseStatus.OPEN)))
+    assert _count(db, Case, *waiting) >= 2  # the wallboard's queue
+    running = (ServiceClock.stopped_at.is_(None), ServiceClock.paused_at.is_(None))
+    assert _count(db, ServiceClock, *running, ServiceClock.due_at <= now) >= 1  # breached
+    # Near due: warned already, not yet late (an amber countdown on the inbox).
+    near = (ServiceClock.warns_at <= now, ServiceClock.due_at > now)
+    assert _count(db, ServiceClock, *running, *near) >= 1
+    today = now - timedelta(hours=2)
+    assert _count(db, ServiceClock, ServiceClock.met_at >= today) >= 1  # met on time today
+    assert _count(db, CallBack, CallBack.done_at.is_(None)) >= 1
+    presences = set(db.scalars(select(Agent.presence).where(Agent.role != Role.CLERK)))
+    assert {Presence.ONLINE, Presence.AWAY} <= presences
+    assert _count(db, Touch, Touch.kind == TouchKind.VISIT) > 0
+    assert _count(db, Touch, Touch.kind == TouchKind.CALL) > 0
 
 
 def test_prepare_demo_seeds_once_and_resets(tmp_path: Path) -> None:

@@ -80,7 +80,22 @@ def _calendar(name: str) -> dict[str, Any]:
 
 ROUTES = [
     # desk: case page (tags, who is viewing or typing)
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/tags",
+        Permission.WORK_CASES,
+        lambda w, c: {"tag": "refund"},
+    ),
+    Route("DELETE", "/api/v1/cases/{case_id}/tags", Permission.WORK_CASES, query="?tag=refund"),
+    Route("POST", "/api/v1/cases/{case_id}/viewing", Permission.READ_CASES, lambda w, c: {}),
+    Route(
+        "POST",
+        "/api/v1/cases/{case_id}/reply-check",
+        Permission.WORK_CASES,
+        lambda w, c: {"text": "card 4111 1111 1111 1111"},
+    ),
     # desk: wallboard
+    Route("GET", "/api/v1/wallboard", Permission.SEE_ALL_QUEUES),
     Route("GET", "/api/v1/session", ANY),
     Route("GET", "/api/v1/agents", ANY),
     Route("POST", "/api/v1/agents/me/presence", ANY, lambda w, c: {"status": "online"}),

@@ -1,58 +1,72 @@
-"""The case list (being replaced by the inbox's views)."""
+"""The inbox's rows, and the old case list's address, which now leads to the inbox."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from tests.factories import agent, inbound, receive_email
-from tests.web.conftest import Story, case_links, visible_text
-from threadline.actions import Actor, Env, receive, set_status
-from threadline.clock import FrozenClock
+from tests.web.conftest import SCRIPT, Story, visible_text
 from threadline.models import format_ref
-from threadline.vocabulary import CaseStatus, Channel, IdentityKind
 
 
-def test_case_list_shows_channels_owner_and_last_touch(client: TestClient, story: Story) -> None:
-    response = client.get("/cases")
-    assert response.status_code == 200
-    html = response.text
-    assert case_links(html) == [story.case_id]
-    row = visible_text(html[html.index("<tbody>") : html.index("</tbody>")])
-    assert row.startswith(f"{format_ref(story.case_id)} Ann Baker Standard X Phone Email Open")
-    assert "Amy Agent" in row
-    assert row.endswith("Email Out Of course: 24.99 is on its way back to you. 23 Nov 2026, 10:20")
-
-
-def test_case_list_filters_by_status(
-    client: TestClient, db: Session, env: Env, clock: FrozenClock
-) -> None:
-    boss = agent(db, env, email="sam@shop.example", name="Sam Super")
-    first = receive_email(db, env, "one@example.com", "First")
-    clock.advance(timedelta(minutes=1))
-    second = receive_email(db, env, "two@example.com", "Second")
-    clock.advance(timedelta(minutes=1))
-    third = receive(db, env, inbound(Channel.SMS, IdentityKind.PHONE, "+447700900456", "Third"))
-    clock.advance(timedelta(minutes=1))
-    set_status(db, env, Actor.agent(boss.id), second.case_id, CaseStatus.PENDING)
-
-    assert case_links(client.get("/cases").text) == [
-        second.case_id,
-        third.case_id,
-        first.case_id,
+def inbox_ids(html: str) -> list[int]:
+    """The case ids of the inbox's rows, in page order."""
+    return [
+        int(found)
+        for found in re.findall(r'<tr class="inbox-row[^"]*"[^>]* data-case-id="(\d+)"', html)
     ]
-    pending = client.get("/cases", params={"status": "pending"}).text
-    assert case_links(pending) == [second.case_id]
-    assert '<a href="/cases?status=pending" aria-current="page">' in pending
-    assert case_links(client.get("/cases?status=new").text) == [third.case_id, first.case_id]
-    closed = client.get("/cases?status=closed").text
-    assert case_links(closed) == []
-    assert "No closed cases yet." in visible_text(closed)
 
 
-def test_case_list_rejects_an_unknown_status(client: TestClient) -> None:
+def row(html: str, case_id: int) -> str:
+    start = html.index(f'id="case-row-{case_id}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_a_row_shows_channels_customer_segment_subject_owner_clock_and_update(
+    client: TestClient, story: Story
+) -> None:
+    html = client.get("/inbox?view=open").text
+    assert inbox_ids(html) == [story.case_id]
+    markup = row(html, story.case_id)
+    text = visible_text("<tr " + markup)
+    # Icons read as their names: what a screen reader says.
+    x_icon = "\N{MATHEMATICAL DOUBLE-STRUCK CAPITAL X}"
+    ref = format_ref(story.case_id)
+    assert text.startswith(f"{x_icon} X ☎ Phone ✉ Email Ann Baker Standard {ref}")
+    assert "Of course: 24.99 is on its way back to you." in text  # the latest touch
+    assert "Amy Agent" in text
+    # The next running clock (resolution: the replies are met) as a countdown for clock.js.
+    assert 'class="due due-ok" data-due="2026-11-28T10:00:00+00:00"' in markup
+    assert 'data-warn="' in markup
+    assert "Resolution" in text
+    assert text.endswith("23 Nov 2026, 10:20")
+    # Each channel icon carries its name for a screen reader and a tooltip.
+    assert 'title="Phone"><span aria-hidden="true">' in markup
+    assert '<span class="visually-hidden">Email</span>' in markup
+
+
+def test_customer_text_is_escaped_in_the_inbox(client: TestClient, story: Story) -> None:
+    for path in ("/inbox?view=open", "/inbox/rows?view=open"):
+        html = client.get(path).text
+        assert "<script>alert" not in html, path
+        assert SCRIPT in visible_text(html), path
+
+
+def test_the_old_case_list_leads_to_the_matching_view(client: TestClient) -> None:
+    for path, target in (
+        ("/cases", "/inbox?view=open"),
+        ("/cases?status=new", "/inbox?view=open"),
+        ("/cases?status=pending", "/inbox?view=pending"),
+        ("/cases?status=resolved", "/inbox?view=resolved"),
+        ("/cases?status=closed", "/inbox?view=resolved"),
+    ):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"] == target, path
+
+
+def test_the_old_case_list_rejects_an_unknown_status(client: TestClient) -> None:
     response = client.get("/cases?status=lost")
     assert response.status_code == 422
     body = response.json()

@@ -3,20 +3,33 @@ across channels, and one customer's whole story."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.factories import inbound, receive_email
 from tests.web.conftest import SCRIPT, Story, case_links, entry, entry_ids, visible_text
-from threadline.actions import Actor, Env, receive, set_status, switch_channel
+from threadline.actions import (
+    Actor,
+    Env,
+    NewAgent,
+    create_agent,
+    merge_customers,
+    receive,
+    set_status,
+    switch_channel,
+)
+from threadline.actions.tags import add_tag
 from threadline.api.app import create_app
 from threadline.channels.base import IncomingFile
 from threadline.clock import FrozenClock
 from threadline.models import format_ref
 from threadline.runtime import Runtime
-from threadline.vocabulary import CaseStatus, Channel, IdentityKind, SwitchReason
+from threadline.vocabulary import CaseStatus, Channel, IdentityKind, Role, SwitchReason
 
 
 def test_home_redirects_to_the_inbox(client: TestClient) -> None:
@@ -199,3 +212,183 @@ def test_a_stranger_is_sent_to_sign_in(runtime: Runtime) -> None:
             assert answer.status_code == 303, path
             assert answer.headers["location"] == f"/sign-in?next={path}"
         assert "Sign in to Threadline" in stranger.get("/").text
+
+
+CLERK_PASSWORD = "a long enough clerk password"
+
+
+@pytest.fixture
+def clerk_client(runtime: Runtime) -> Iterator[TestClient]:
+    """A browser-like client signed in as a shop clerk (no READ_PRIVATE, no WORK_CASES)."""
+    with runtime.db.session() as session:
+        create_agent(
+            session,
+            runtime.env,
+            Actor.system(),
+            NewAgent(
+                email="clerk@shop.example",
+                name="Cal Clerk",
+                role=Role.CLERK,
+                password=CLERK_PASSWORD,
+            ),
+        )
+    with TestClient(create_app(runtime)) as test_client:
+        signed = test_client.post(
+            "/api/v1/session", json={"email": "clerk@shop.example", "password": CLERK_PASSWORD}
+        )
+        assert signed.status_code == 200, signed.text
+        yield test_client
+
+
+def test_a_clerk_never_sees_internal_notes(
+    clerk_client: TestClient, client: TestClient, story: Story
+) -> None:
+    note_text = "Card details needed"
+    for path in (
+        f"/cases/{story.case_id}",
+        f"/cases/{story.case_id}/timeline",
+        f"/customers/{story.customer_id}",
+    ):
+        clerk_html = clerk_client.get(path).text
+        assert f'id="touch-{story.note_id}"' not in clerk_html, path
+        assert note_text not in clerk_html, path
+        assert "dir-internal" not in clerk_html, path
+        assert note_text in client.get(path).text, path  # a supervisor reads it
+    ids = entry_ids(clerk_client.get(f"/cases/{story.case_id}").text)
+    assert f"touch-{story.reply_id}" in ids
+    assert sum(i.startswith("switch-") for i in ids) == 2  # the moves stay on the story
+
+
+def test_a_clerk_gets_no_controls_and_an_agent_gets_them_all(
+    clerk_client: TestClient, client: TestClient, story: Story
+) -> None:
+    clerk = clerk_client.get(f"/cases/{story.case_id}").text
+    for control in ('id="reply-text"', 'id="note-text"', 'id="case-status"', 'id="tag-form"'):
+        assert control not in clerk
+    assert "Status New" in visible_text(clerk) or "Status Open" in visible_text(clerk)
+    supervisor = client.get(f"/cases/{story.case_id}").text
+    # The anchors the inbox links to: #reply, #note and #assign.
+    for anchor in (
+        'id="reply"',
+        'id="reply-text"',
+        'id="note"',
+        'id="note-text"',
+        'id="assign"',
+        'id="assign-owner"',
+    ):
+        assert anchor in supervisor, anchor
+    assert '<option value="open" selected>Open</option>' in supervisor
+    assert '<option value="normal" selected>Normal</option>' in supervisor
+
+
+def test_the_composer_defaults_to_the_customers_last_channel(
+    client: TestClient, story: Story
+) -> None:
+    html = client.get(f"/cases/{story.case_id}").text
+    composer = html[
+        html.index('id="reply-to"') : html.index("</select>", html.index('id="reply-to"'))
+    ]
+    options = re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', composer)
+    assert options[0] == (
+        "email|0|email|ann@example.com",
+        "Email — ann@example.com (their last channel)",
+    )
+    assert 'data-default="true" selected' in composer.split("</option>")[0]
+    labels = [label for _, label in options]
+    assert "X — public reply to @ann_b" in labels
+    assert "X — direct message to @ann_b" in labels
+    assert "SMS — +44 7700 900123" in labels
+    assert 'id="switch-row" hidden' in html  # no reason needed until the channel changes
+
+
+def test_a_public_post_makes_the_public_reply_the_default(
+    client: TestClient, db: Session, env: Env
+) -> None:
+    post = receive(
+        db, env, inbound(Channel.X, IdentityKind.X, "@bo_c", "Where is my parcel?", public=True)
+    )
+    html = client.get(f"/cases/{post.case_id}").text
+    first = html[html.index('id="reply-to"') :].split("</option>")[0]
+    assert 'value="x|1|x|bo_c"' in first
+    assert "X — public reply to @bo_c (their last channel)" in first
+    assert 'id="reply-public" hidden' not in html
+
+
+def test_tags_and_owner_show_on_the_page(
+    client: TestClient, story: Story, db: Session, env: Env
+) -> None:
+    add_tag(db, env, Actor.agent(story.agent_id), story.case_id, "Double charge")
+    html = client.get(f"/cases/{story.case_id}").text
+    assert 'aria-label="Remove tag double-charge"' in html
+    owner = html[
+        html.index('id="assign-owner"') : html.index("</select>", html.index('id="assign-owner"'))
+    ]
+    assert f'<option value="{story.agent_id}" selected>Amy Agent</option>' in owner
+    assert "Rita Reader" in owner  # a supervisor may own cases too
+
+
+def test_attachments_link_to_their_download(client: TestClient, db: Session, env: Env) -> None:
+    received = receive_email(
+        db,
+        env,
+        text="See the photo",
+        html='<p>Photo</p><img src="https://tracker.example/p.png"><img src="x">',
+        attachments=(IncomingFile("lamp.jpg", "image/jpeg", b"\xff\xd8 lamp"),),
+    )
+    touch = entry(client.get(f"/cases/{received.case_id}").text, f"touch-{received.touch_id}")
+    link = re.search(r'<a href="(/api/v1/attachments/\d+)" download>lamp.jpg</a>', touch)
+    assert link is not None
+    assert client.get(link.group(1)).content == b"\xff\xd8 lamp"
+    # Images that would load from elsewhere keep no source: no tracking, no stray request.
+    assert "tracker.example" not in touch
+    assert 'src="x"' not in touch
+
+
+def test_the_timeline_fragment_is_the_timeline_alone(client: TestClient, story: Story) -> None:
+    answer = client.get(f"/cases/{story.case_id}/timeline")
+    assert answer.status_code == 200
+    assert answer.text.lstrip().startswith('<ol class="timeline"')
+    assert 'class="site"' not in answer.text  # no page around it
+    assert entry_ids(answer.text) == entry_ids(client.get(f"/cases/{story.case_id}").text)
+    assert client.get("/cases/999999/timeline").status_code == 404
+
+
+def test_the_merge_preview_says_what_moves_and_the_panel_offers_undo(
+    client: TestClient, story: Story, db: Session, env: Env
+) -> None:
+    other = receive_email(db, env, "ann.work@example.com", "Second record", name="Ann B")
+    preview = visible_text(
+        client.get(
+            f"/customers/{story.customer_id}/merge-preview", params={"other_id": other.customer_id}
+        ).text
+    )
+    assert preview.startswith("Merge Ann B into Ann Baker?")
+    assert "1 identity: Email ann.work@example.com" in preview
+    assert "1 case" in preview
+    assert "You can undo the merge." in preview
+
+    merge = merge_customers(
+        db, env, Actor.agent(story.agent_id), story.customer_id, other.customer_id
+    )
+    panel = client.get(
+        f"/customers/{story.customer_id}/panel", params={"case_id": story.case_id}
+    ).text
+    assert visible_text(panel).startswith("Ann Baker")
+    assert f'data-merge-id="{merge.id}"' in panel
+    assert "Merged into this record Ann B" in visible_text(panel)
+    assert f"Other cases {format_ref(other.case_id)}" in visible_text(panel)
+    again = visible_text(
+        client.get(
+            f"/customers/{story.customer_id}/merge-preview", params={"other_id": other.customer_id}
+        ).text
+    )
+    assert "merged already" in again
+
+
+def test_a_clerk_cannot_preview_a_merge(clerk_client: TestClient, story: Story) -> None:
+    answer = clerk_client.get(
+        f"/customers/{story.customer_id}/merge-preview", params={"other_id": story.customer_id}
+    )
+    assert answer.status_code == 403
+    panel = clerk_client.get(f"/customers/{story.customer_id}/panel").text
+    assert 'id="merge-search"' not in panel

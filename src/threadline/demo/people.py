@@ -41,7 +41,8 @@ STAFF = (
     Member("Alex Morgan", "admin", Role.ADMIN, (), (), _ON, True),
     Member("Priya Raman", "priya", Role.SUPERVISOR, _CC + _SO, ("phone", "escalations"), _ON, True),
     Member("Tom Okafor", "tom", Role.AGENT, _CC, ("phone", "email", "returns"), _ON, True),
-    Member("Hannah Price", "hannah", Role.AGENT, _TR + _CC, ("email", "invoices"), _ON, False),
+    # The trade desk is at lunch: trade mail waits in the queue (demo/arrivals.py).
+    Member("Hannah Price", "hannah", Role.AGENT, _TR + _CC, ("email", "invoices"), _AWAY, False),
     Member("Sam Whitfield", "sam", Role.AGENT, _CC, ("chat", "delivery"), _ON, False),
     Member("Leah Brooks", "leah", Role.AGENT, _CC, ("phone", "returns"), _AWAY, False),
     Member("Dev Patel", "dev", Role.AGENT, _CC, ("email", "chat", "sms"), _OFF, False),

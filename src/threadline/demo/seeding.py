@@ -16,6 +16,7 @@ from threadline.actions import Actor, Env, NewAgent, create_agent, create_custom
 from threadline.actions.mailboxes import add_mailbox
 from threadline.actions.service_level_admin import seed_default_service_levels
 from threadline.clock import FrozenClock
+from threadline.demo.arrivals import fresh_arrivals
 from threadline.demo.data import (
     ADMIN_EMAIL,
     CONTACT_CENTRE,
@@ -84,6 +85,7 @@ def seed(db: Session, env: Env, *, customers: int = 300, seed: int = 7) -> DemoS
     run(w, _lives(w, people, start, end), end)
     clock.set(end)
     _clock_in(w, final=True)
+    fresh_arrivals(w, end, _sign_up)
     return summarise(db, created=True)
 
 

@@ -24,6 +24,7 @@ from threadline.models import (
     Customer,
     Touch,
 )
+from threadline.models.people import agent_teams
 from threadline.queries.cases import (
     LastTouch,
     case_tags,
@@ -81,6 +82,10 @@ class InboxFilter:
     segment: str | None = None  # the customer's segment key
     sla: SlaState | None = None
     sort: InboxSort = InboxSort.UPDATED
+    # The desk's views (queries/inbox.py): cases owned by a member of, or routed to, any
+    # of these teams; and cases whose clock has passed its warning time, breached or not.
+    teams: tuple[int, ...] = ()
+    at_risk: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ def inbox(
         select(Case, Customer.name, Customer.segment_key, Agent.name)
         .join(Customer, Customer.id == Case.customer_id)
         .outerjoin(Agent, Agent.id == Case.owner_id)
-        .where(*_inbox_conditions(filters, now))
+        .where(*inbox_conditions(filters, now))
     )
     if filters.sort is InboxSort.DUE:
         rows = _by_due(db, query, filters, after, limit)
@@ -187,7 +192,7 @@ def _by_due(
         rows = list(
             db.execute(timed.order_by(Case.due_at.asc(), Case.id.asc()).limit(limit + 1)).all()
         )
-    if len(rows) > limit or filters.sla is not None:
+    if len(rows) > limit or filters.sla is not None or filters.at_risk:
         return rows
     untimed = query.where(Case.due_at.is_(None))
     if after is not None and after[0] == NOT_DUE:
@@ -196,18 +201,23 @@ def _by_due(
     return rows + list(rest)
 
 
-def _inbox_conditions(filters: InboxFilter, now: datetime) -> list[ColumnElement[bool]]:
+def inbox_conditions(filters: InboxFilter, now: datetime) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.sla is SlaState.BREACHED:
         conditions.append(Case.due_at <= now)
     elif filters.sla is SlaState.DUE_SOON:
         conditions.extend((Case.warns_at <= now, Case.due_at > now))
+    if filters.at_risk:
+        conditions.append(Case.warns_at <= now)
     if filters.statuses:
         conditions.append(Case.status.in_(filters.statuses))
     if filters.owner == NOBODY:
         conditions.append(Case.owner_id.is_(None))
     elif filters.owner is not None:
         conditions.append(Case.owner_id == filters.owner)
+    if filters.teams:
+        members = select(agent_teams.c.agent_id).where(agent_teams.c.team_id.in_(filters.teams))
+        conditions.append(or_(Case.team_id.in_(filters.teams), Case.owner_id.in_(members)))
     if filters.segment is not None:
         conditions.append(Customer.segment_key == filters.segment)
     if filters.channel is not None:

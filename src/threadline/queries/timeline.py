@@ -9,10 +9,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from threadline.models import Agent, Case, ChannelSwitch, Touch, format_ref
+from threadline.queries.cases import customer_facing
 from threadline.queries.touches import CallFigures as CallFigures  # a TouchView's call
 from threadline.queries.touches import (
     TouchFacts,
@@ -74,13 +75,21 @@ class Timeline:
     truncated: bool
 
 
-def case_timeline(db: Session, case_id: int, *, limit: int = MAX_TOUCHES) -> Timeline:
-    return _timeline(db, Touch.case_id == case_id, ChannelSwitch.case_id == case_id, limit)
+def case_timeline(
+    db: Session, case_id: int, *, private: bool = True, limit: int = MAX_TOUCHES
+) -> Timeline:
+    """One case's story. Without `private` (a role that may not read internal notes)
+    only the customer-facing touches are on it."""
+    return _timeline(db, Touch.case_id == case_id, ChannelSwitch.case_id == case_id, limit, private)
 
 
-def customer_timeline(db: Session, customer_id: int, *, limit: int = MAX_TOUCHES) -> Timeline:
+def customer_timeline(
+    db: Session, customer_id: int, *, private: bool = True, limit: int = MAX_TOUCHES
+) -> Timeline:
     """Every touch of every case of the customer, across channels, oldest first."""
-    return _timeline(db, Case.customer_id == customer_id, Case.customer_id == customer_id, limit)
+    return _timeline(
+        db, Case.customer_id == customer_id, Case.customer_id == customer_id, limit, private
+    )
 
 
 def _timeline(
@@ -88,9 +97,12 @@ def _timeline(
     touch_filter: ColumnElement[bool],
     switch_filter: ColumnElement[bool],
     limit: int,
+    private: bool,
 ) -> Timeline:
     if not 0 < limit <= MAX_TOUCHES:
         raise ValueError(f"limit must be 1-{MAX_TOUCHES}")
+    if not private:
+        touch_filter = and_(touch_filter, *customer_facing())
     touches, truncated = _touches(db, touch_filter, limit)
     switches = channel_switches(db, switch_filter)
     shown = {touch.id for touch in touches}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import nh3
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -27,6 +28,31 @@ def sanitised(html: str) -> Markup:
     return Markup(sanitise(html))  # noqa: S704 - nh3 has just cleaned it
 
 
+# Images a customer's mail may show: the attachments we serve ourselves, and inline data.
+_OWN_IMAGES = ("/api/v1/attachments/", "data:image/")
+
+
+def _keep_own_images(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src":
+        return value if value.startswith(_OWN_IMAGES) else None
+    return value
+
+
+def customer_html(html: str) -> Markup:
+    """A customer's HTML as the timeline shows it: sanitised, and with every image that
+    would load from elsewhere left without its source. A remote image is a tracking
+    pixel (and refused by the page's content security policy); a relative one would ask
+    the desk for a page that does not exist."""
+    cleaned = nh3.clean(
+        sanitise(html),
+        tags=None,
+        attributes=None,
+        attribute_filter=_keep_own_images,
+        link_rel="noopener noreferrer nofollow",
+    )
+    return Markup(cleaned)  # noqa: S704 - sanitised twice by nh3 just now
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -45,6 +71,7 @@ def _environment() -> jinja2.Environment:
         money=fmt.money,
         file_size=fmt.file_size,
         sanitised=sanitised,
+        customer_html=customer_html,
     )
     env.globals.update(version=__version__)
     return env
