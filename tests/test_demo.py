@@ -148,9 +148,20 @@ def test_prepare_demo_seeds_once_and_resets(tmp_path: Path) -> None:
     said: list[str] = []
     try:
         login = prepare_demo(runtime, echo=said.append, customers=20)
-        assert login == f"{ADMIN_EMAIL} / {DEMO_PASSWORD}"
+        assert login.startswith(f"{ADMIN_EMAIL} / {DEMO_PASSWORD}")
         assert said[-1].startswith("seeded Harbour & Vine")
         with runtime.db.session() as db:
+            for local, role in (
+                ("priya", Role.SUPERVISOR),
+                ("tom", Role.AGENT),
+                ("ollie", Role.CLERK),
+            ):
+                assert f"{local}@" in login
+                named = db.scalars(
+                    select(Agent).where(Agent.email == f"{local}@harbourandvine.example")
+                ).one()
+                assert named.role is role and named.password_hash is not None
+                assert PasswordHasher().verify(named.password_hash, DEMO_PASSWORD)
             names = list(db.scalars(select(Customer.name).order_by(Customer.id)))
             create_customer(db, runtime.env, Actor.system(), name="Not in the demo", identities=[])
 

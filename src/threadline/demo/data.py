@@ -10,7 +10,11 @@ from threadline.vocabulary import JourneyStage
 SHOP = "Harbour & Vine"
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 - the published demo login, not a secret
 ADMIN_EMAIL = "admin@harbourandvine.example"
-LOGIN = f"{ADMIN_EMAIL} / {DEMO_PASSWORD}"
+LOGIN = (
+    f"{ADMIN_EMAIL} / {DEMO_PASSWORD} (admin); the same password signs in "
+    "priya@ (supervisor: the wallboard), tom@ (agent: the inbox) and ollie@ "
+    "(clerk: the shop counter) at harbourandvine.example"
+)
 HISTORY = timedelta(days=45)
 MIN_CUSTOMERS = 15  # one customer per showcase story, and a few more
 MAX_CUSTOMERS = 800  # the drama-range mobile numbers run out beyond this
