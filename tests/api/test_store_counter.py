@@ -82,3 +82,26 @@ def test_a_bad_purchase_is_refused_and_changes_nothing(
         )
         assert refused.status_code == 422, purchase
     assert stored(runtime) == before
+
+
+def test_a_clerk_names_the_customer_a_new_number_makes_and_a_known_one_keeps_theirs(
+    client: TestClient, callers: dict[Role, Caller]
+) -> None:
+    clerk = callers[Role.CLERK]
+    visit = {
+        "identity": {"kind": "phone", "value": "07700 900654"},
+        "customer_name": "Nadia Clarke",
+        "topic": "Returns",
+    }
+    first = client.post("/api/v1/store-visits", headers=clerk.headers, json=visit)
+    assert first.status_code == 201, first.text
+    customer_id = first.json()["customer_id"]
+    again = client.post(
+        "/api/v1/store-visits",
+        headers=clerk.headers,
+        json={**visit, "customer_name": "Somebody Else"},
+    )
+    assert again.json()["customer_id"] == customer_id
+    found = client.get(f"/api/v1/customers/{customer_id}", headers=clerk.headers).json()
+    assert found["name"] == "Nadia Clarke"
+    assert [i["value"] for i in found["identities"]] == ["+447700900654"]

@@ -88,6 +88,11 @@ class VisitIn(Body):
         default=None,
         description="Instead of customer_id; an identity nobody has yet makes a new customer",
     )
+    customer_name: Annotated[str | None, Field(min_length=1, max_length=200)] = Field(
+        default=None,
+        description="With identity: the name of the customer it makes when nobody has the "
+        "identity yet (a known customer keeps their name)",
+    )
     topic: Annotated[str, Field(min_length=1, max_length=80)]
     note: Annotated[str, Field(max_length=1_000_000)] = ""
     outcome: Annotated[str | None, Field(max_length=200)] = None
@@ -154,7 +159,9 @@ def post_store_visit(
     visit = StoreVisit(
         topic=body.topic,
         customer_id=body.customer_id,
-        identity=IdentityRef(body.identity.kind, body.identity.value) if body.identity else None,
+        identity=IdentityRef(body.identity.kind, body.identity.value, body.customer_name)
+        if body.identity
+        else None,
         note=body.note,
         outcome=body.outcome,
         occurred_at=body.occurred_at,

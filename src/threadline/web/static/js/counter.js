@@ -72,7 +72,7 @@ newForm?.addEventListener("submit", (event) => {
     value: text(newForm, "value"),
   };
   const name = text(newForm, "name");
-  if (newForm.dataset.mayCreate === "yes" && !name) {
+  if (!name) {
     showError(newForm, "Type their name.");
     return;
   }
@@ -81,16 +81,10 @@ newForm?.addEventListener("submit", (event) => {
     return;
   }
   submitting(newForm, async () => {
-    let visit;
-    if (newForm.dataset.mayCreate === "yes") {
-      const customer = await api("POST", "/api/v1/customers", { name, identities: [identity] });
-      visit = { customer_id: customer.id };
-    } else {
-      // A clerk may not create customer records: the visit by an identity nobody has
-      // yet makes the new customer.
-      visit = { identity };
-    }
-    const logged = await api("POST", "/api/v1/store-visits", { ...visit, topic, ...details(newForm) });
+    // One request: the visit by an identity nobody has yet makes the customer, named,
+    // in the same transaction (a clerk may log visits but not edit customer records).
+    const visit = { identity, customer_name: name, topic, ...details(newForm) };
+    const logged = await api("POST", "/api/v1/store-visits", visit);
     done(logged.customer_id, logged.touch_id);
   });
 });
