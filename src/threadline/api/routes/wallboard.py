@@ -13,9 +13,6 @@ from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.schemas import Timestamp, error_responses
 from threadline.permissions import Permission
 from threadline.queries.wallboard import (
-    AgentLoad,
-    Figures,
-    KindFigures,
     Wallboard,
     day_start,
     wallboard,
@@ -44,21 +41,6 @@ class FiguresOut(BaseModel):
     attainment: float | None = Field(description="met / due, 0 to 1; null before any is due")
     standing: str = Standing
 
-    @classmethod
-    def of(cls, row: Figures) -> FiguresOut:
-        return cls(
-            key=row.key,
-            label=row.label,
-            waiting_cases=row.waiting_cases,
-            waiting_calls=row.waiting_calls,
-            longest_wait_seconds=row.longest_wait_seconds,
-            met=row.met,
-            breaches=row.breaches,
-            due=row.due,
-            attainment=row.attainment,
-            standing=row.standing,
-        )
-
 
 class KindOut(BaseModel):
     kind: ClockKind
@@ -68,17 +50,6 @@ class KindOut(BaseModel):
     attainment: float | None
     standing: str = Standing
 
-    @classmethod
-    def of(cls, row: KindFigures) -> KindOut:
-        return cls(
-            kind=row.kind,
-            met=row.met,
-            breaches=row.breaches,
-            due=row.due,
-            attainment=row.attainment,
-            standing=row.standing,
-        )
-
 
 class AgentLoadOut(BaseModel):
     id: int
@@ -87,17 +58,6 @@ class AgentLoadOut(BaseModel):
     presence: Presence
     load: int = Field(description="Active (new or open) cases they own")
     capacity: int = Field(description="How many active cases routing gives them at most")
-
-    @classmethod
-    def of(cls, row: AgentLoad) -> AgentLoadOut:
-        return cls(
-            id=row.id,
-            name=row.name,
-            role=row.role,
-            presence=row.presence,
-            load=row.load,
-            capacity=row.capacity,
-        )
 
 
 class WallboardOut(BaseModel):
@@ -112,16 +72,8 @@ class WallboardOut(BaseModel):
 
     @classmethod
     def of(cls, board: Wallboard) -> WallboardOut:
-        return cls(
-            at=board.at,
-            day_start=board.day_start,
-            total=FiguresOut.of(board.total),
-            channels=[FiguresOut.of(row) for row in board.channels],
-            segments=[FiguresOut.of(row) for row in board.segments],
-            kinds=[KindOut.of(row) for row in board.kinds],
-            presence=dict(board.presence),
-            agents=[AgentLoadOut.of(row) for row in board.agents],
-        )
+        # The query's dataclasses carry the same names, nested alike.
+        return cls.model_validate(board, from_attributes=True)
 
 
 def current_board(db: ReadDep, runtime: RuntimeDep) -> Wallboard:
