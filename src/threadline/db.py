@@ -4,7 +4,9 @@ PostgreSQL is reached through psycopg 3."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,7 +78,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         # NORMAL in WAL mode survives a crash of the process; only a power cut can lose
         # the last transactions.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -100,6 +102,28 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
             connection.connection.driver_connection.execute("BEGIN")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, which the file then keeps.
+
+    Asking for WAL again on a file already in it still goes for a lock, and SQLite
+    answers "database is locked" at once, without the busy handler, when several
+    connections open a fresh file together (seen: 8 threads opening a copied database).
+    So the mode is read first, and only a file not yet in WAL is switched, retrying
+    within the busy timeout while other connections hold it."""
+    (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _queue_writers(engine: Engine) -> None:
