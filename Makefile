@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BENCH ?=
 
-.PHONY: demo test lint typecheck pytest bench clean dovecot chromium
+.PHONY: demo test lint typecheck pytest bench clean dovecot browsers
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -33,19 +33,22 @@ dovecot:
 	  echo "dovecot missing; installing dovecot-imapd"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; }
 
-# The browser tests drive Debian's Chromium through Playwright; no browser is downloaded.
-chromium:
-	@test -x /usr/bin/chromium || { \
-	  echo "chromium missing; installing Debian's chromium"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# The browser tests drive Debian's Chromium and Firefox ESR through Playwright; no browser
+# is downloaded.
+browsers:
+	@test -x /usr/bin/chromium && test -x /usr/bin/firefox-esr || { \
+	  echo "installing Debian's chromium and firefox-esr"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium firefox-esr; }
 
-pytest: $(INSTALLED) dovecot chromium
-	$(BIN)/pytest -q
+# One worker per core; a module's tests stay on one worker (its live desk is shared).
+pytest: $(INSTALLED) dovecot browsers
+	$(BIN)/pytest -q -n auto --dist loadscope
 
 test: lint typecheck pytest
 
 # bench/desk.py times the desk's pages in Debian's Chromium.
-bench: $(INSTALLED) chromium
+bench: $(INSTALLED) browsers
 	$(BIN)/python -m bench.run $(BENCH)
 
 clean:

@@ -64,9 +64,17 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2 as httpx
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 
-from bench.common import DbKind, Report, env_int, fresh_database, percentile, started
+from bench.common import (
+    DbKind,
+    Report,
+    env_int,
+    fresh_database,
+    insert_rows,
+    percentile,
+    started,
+)
 from threadline.actions import Actor, NewAgent, create_agent, create_token
 from threadline.models import ApiToken, Case, Customer, Identity, Touch, format_ref
 from threadline.runtime import Runtime
@@ -86,7 +94,6 @@ TARGET_READ_P95_MS = 50.0
 TARGET_EVENT_P99_MS = 100.0
 UNOWNED_SHARE = 0.3  # of the open cases; the rest belong to the benchmark's agents
 BIG_CASE_TOUCHES = 500
-BATCH = 5_000  # rows per executemany
 START_SECONDS = 60
 MAX_ERRORS = 20  # a workload stops after this many failed requests
 OPEN = (CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.PENDING, CaseStatus.ON_HOLD)
@@ -153,7 +160,7 @@ def seed(runtime: Runtime, cases: int, agents: int, rng: random.Random) -> World
     with runtime.db.engine.begin() as conn:
         # Customer 1 is the long-standing one; cases 1..N are the open cases, one per
         # customer 2..N+1; case N+1 is customer 1's, with its 500 touches.
-        _customers(conn, cases + 1, now, rng)
+        seed_customers(conn, cases + 1, now, rng)
         case_rows = []
         for case_id in range(1, cases + 1):
             owner = None
@@ -162,11 +169,13 @@ def seed(runtime: Runtime, cases: int, agents: int, rng: random.Random) -> World
                 owner = agent_ids[slot]
                 owned[slot].append(case_id)
             case_rows.append(
-                _case(case_id, case_id + 1, owner, now - timedelta(minutes=rng.randrange(43_200)))
+                case_row(
+                    case_id, case_id + 1, owner, now - timedelta(minutes=rng.randrange(43_200))
+                )
             )
         big_case_id = cases + 1
-        case_rows.append(_case(big_case_id, 1, agent_ids[0], now, status=CaseStatus.OPEN))
-        _insert(conn, Case, case_rows)
+        case_rows.append(case_row(big_case_id, 1, agent_ids[0], now, status=CaseStatus.OPEN))
+        insert_rows(conn, Case, case_rows)
         _touches(conn, cases, big_case_id, agent_ids[0], now, rng)
         if conn.dialect.name == "postgresql":
             for table in ("customers", "identities", "cases", "touches"):
@@ -197,12 +206,7 @@ def seed(runtime: Runtime, cases: int, agents: int, rng: random.Random) -> World
     )
 
 
-def _insert(conn: Connection, model: Any, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), BATCH):
-        conn.execute(insert(model), list(rows[start : start + BATCH]))
-
-
-def _customers(conn: Connection, count: int, now: datetime, rng: random.Random) -> None:
+def seed_customers(conn: Connection, count: int, now: datetime, rng: random.Random) -> None:
     customers = []
     identities = []
     for customer_id in range(1, count + 1):
@@ -229,11 +233,11 @@ def _customers(conn: Connection, count: int, now: datetime, rng: random.Random) 
                 "created_at": now,
             }
         )
-    _insert(conn, Customer, customers)
-    _insert(conn, Identity, identities)
+    insert_rows(conn, Customer, customers)
+    insert_rows(conn, Identity, identities)
 
 
-def _case(
+def case_row(
     case_id: int,
     customer_id: int,
     owner_id: int | None,
@@ -252,7 +256,7 @@ def _case(
     }
 
 
-def _touch(
+def touch_row(
     touch_id: int,
     case_id: int,
     text_: str,
@@ -293,22 +297,46 @@ def _touches(
         if rng.random() < 0.001:
             words += f" It came by {RARE_WORD}, apparently."
         # Customer c+1 wrote from identity c+1.
-        rows.append(_touch(case_id, case_id, words, now, identity_id=case_id + 1))
-    start = now - timedelta(days=400)
-    for i in range(BIG_CASE_TOUCHES):
+        rows.append(touch_row(case_id, case_id, words, now, identity_id=case_id + 1))
+    rows += conversation_rows(
+        cases + 1,
+        big_case_id,
+        agent_id,
+        now - timedelta(days=400),
+        timedelta(hours=19),
+        [
+            f"Message {i} about order #{100_000 + i}: " + rng.choice(TEXTS).format(n=i)
+            for i in range(BIG_CASE_TOUCHES)
+        ],
+    )
+    insert_rows(conn, Touch, rows)
+
+
+def conversation_rows(
+    first_id: int,
+    case_id: int,
+    agent_id: int,
+    start: datetime,
+    every: timedelta,
+    texts: Sequence[str],
+) -> list[dict[str, Any]]:
+    """A long case's touches: the customer (identity 1) writes, the agent answers, the
+    customer again, then an internal note, over and over, `every` apart."""
+    rows = []
+    for i, words in enumerate(texts):
         direction = (Direction.IN, Direction.OUT, Direction.IN, Direction.INTERNAL)[i % 4]
         rows.append(
-            _touch(
-                cases + 1 + i,
-                big_case_id,
-                f"Message {i} about order #{100_000 + i}: " + rng.choice(TEXTS).format(n=i),
-                start + timedelta(hours=19 * i),
+            touch_row(
+                first_id + i,
+                case_id,
+                words,
+                start + every * i,
                 direction=direction,
                 identity_id=1 if direction is not Direction.INTERNAL else None,
                 agent_id=agent_id if direction is not Direction.IN else None,
             )
         )
-    _insert(conn, Touch, rows)
+    return rows
 
 
 # --- the server ---------------------------------------------------------------------------

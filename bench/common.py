@@ -25,6 +25,7 @@ from time import perf_counter, perf_counter_ns
 from typing import Any, Literal, TextIO
 
 import psycopg
+from sqlalchemy import Connection, insert
 from sqlalchemy.engine import make_url
 
 from threadline.clock import Clock
@@ -263,3 +264,17 @@ def timed_loop(count: int, body: Callable[[int], object]) -> tuple[float, list[i
         body(i)
         latencies[i] = perf_counter_ns() - t0
     return perf_counter() - start, latencies
+
+
+INSERT_BATCH = 5_000  # rows per executemany
+
+
+def insert_rows(conn: Connection, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Bench data by bulk insert, a batch at a time. Rows with the same keys go together:
+    executemany wants one shape a call."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for same in shapes.values():
+        for start in range(0, len(same), INSERT_BATCH):
+            conn.execute(insert(model), same[start : start + INSERT_BATCH])

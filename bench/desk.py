@@ -40,17 +40,11 @@ from typing import Any
 
 import httpx2 as httpx
 
-from bench.api import (
-    _case,
-    _customers,
-    _insert,
-    _touch,
-    serving,
-)
-from bench.common import Report, env_int, fresh_database, median, started
+from bench.api import case_row, conversation_rows, seed_customers, serving, touch_row
+from bench.common import Report, env_int, fresh_database, insert_rows, median, started
 from threadline.actions import Actor, NewAgent, create_agent
 from threadline.models import Case, Clock, Touch
-from threadline.vocabulary import Channel, ClockKind, Direction, Role
+from threadline.vocabulary import Channel, ClockKind, Role
 
 CHROMIUM = Path("/usr/bin/chromium")
 SEED = 20_261_208
@@ -110,43 +104,40 @@ def seed(url: str, cases: int, touches: int, rng: random.Random) -> Seeded:
         now = datetime.now(UTC)
         big_case_id = cases + 1
         with runtime.db.engine.begin() as conn:
-            _customers(conn, cases + 1, now, rng)
+            seed_customers(conn, cases + 1, now, rng)
             case_rows: list[dict[str, Any]] = []
             clocks: list[dict[str, Any]] = []
             for case_id in range(1, cases + 1):
                 owner = agent_id if rng.random() < OWNED_SHARE else None
                 updated = now - timedelta(minutes=rng.randrange(43_200))
-                row = _case(case_id, case_id + 1, owner, updated)
+                row = case_row(case_id, case_id + 1, owner, updated)
                 # A spread of countdowns: some late, some warning, most comfortable.
                 due = now + timedelta(minutes=rng.randrange(-600, 2_400))
                 row.update(channel=Channel.EMAIL, due_at=due, warns_at=due - timedelta(hours=1))
                 case_rows.append(row)
                 clocks.append(_clock(case_id, updated, due))
             case_rows.append(
-                _case(big_case_id, 1, agent_id, now) | {"channel": Channel.EMAIL, "due_at": None}
+                case_row(big_case_id, 1, agent_id, now) | {"channel": Channel.EMAIL, "due_at": None}
             )
-            _insert(conn, Case, case_rows)
-            _insert(conn, Clock, clocks)
+            insert_rows(conn, Case, case_rows)
+            insert_rows(conn, Clock, clocks)
             rows = [
-                _touch(case_id, case_id, "Where is my order?", now, identity_id=case_id + 1)
+                touch_row(case_id, case_id, "Where is my order?", now, identity_id=case_id + 1)
                 for case_id in range(1, cases + 1)
             ]
-            start = now - timedelta(days=200)
-            for i in range(touches):
-                direction = (Direction.IN, Direction.OUT, Direction.IN, Direction.INTERNAL)[i % 4]
-                rows.append(
-                    _touch(
-                        cases + 1 + i,
-                        big_case_id,
-                        f"Message {i} about order #{100_000 + i}: the lamp, the delivery, "
-                        "the refund and what happens next.\n\nKind regards",
-                        start + timedelta(hours=15 * i),
-                        direction=direction,
-                        identity_id=1 if direction is not Direction.INTERNAL else None,
-                        agent_id=agent_id if direction is not Direction.IN else None,
-                    )
-                )
-            _insert(conn, Touch, rows)
+            rows += conversation_rows(
+                cases + 1,
+                big_case_id,
+                agent_id,
+                now - timedelta(days=200),
+                timedelta(hours=15),
+                [
+                    f"Message {i} about order #{100_000 + i}: the lamp, the delivery, "
+                    "the refund and what happens next.\n\nKind regards"
+                    for i in range(touches)
+                ],
+            )
+            insert_rows(conn, Touch, rows)
     return Seeded(big_case_id=big_case_id, cases=cases, touches=touches)
 
 
@@ -235,7 +226,7 @@ def _emit(report: Report, page: str, figure: str, runs: list[float]) -> float:
 
 def run(report: Report) -> None:
     if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: `make chromium` installs it")
+        raise RuntimeError(f"{CHROMIUM} is missing: `make browsers` installs it")
     if report.only_db and "sqlite" not in report.only_db:
         report.log("SQLite only; skipped")
         return

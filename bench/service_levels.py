@@ -36,10 +36,10 @@ if __name__ == "__main__" and not __package__:
     # the standard library's email package: the repository root goes there instead.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import func, select, text
 
 from bench._sweep import sweep as sweep_on
-from bench.common import DbKind, Report, env_int, fresh_runtime, median
+from bench.common import DbKind, Report, env_int, fresh_runtime, insert_rows, median
 from threadline.actions import Actor, NewAgent, create_agent, set_presence
 from threadline.actions.base import unit_of_work
 from threadline.actions.routing import build_router, route_waiting, waiting_cases
@@ -50,7 +50,6 @@ from threadline.vocabulary import CaseStatus, Channel, JourneyStage, Presence, R
 SEED = 20_261_125
 AGENTS = 200
 TARGET_DECISIONS = 2_000
-BATCH_ROWS = 5_000  # rows per executemany
 TEAMS = ("Wine", "Tech", "Trade", "Returns")
 LANGUAGES = ("lang:fr", "lang:de", "lang:es")
 PRODUCTS = ("product:wine", "product:tech", "product:garden")
@@ -165,8 +164,8 @@ def _seed(runtime: Runtime, cases: int, rng: random.Random) -> None:
             else None,
         )
     with runtime.db.engine.begin() as conn:
-        _insert(conn, Customer, customer_rows)
-        _insert(conn, Case, case_rows)
+        insert_rows(conn, Customer, customer_rows)
+        insert_rows(conn, Case, case_rows)
         if conn.dialect.name == "postgresql":
             for table in ("customers", "cases"):
                 conn.execute(
@@ -178,16 +177,6 @@ def _seed(runtime: Runtime, cases: int, rng: random.Random) -> None:
     if runtime.db.dialect == "postgresql":
         with runtime.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-
-
-def _insert(conn: Connection, model: Any, rows: Sequence[dict[str, Any]]) -> None:
-    # Rows with the same keys go together: executemany wants one shape a call.
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        shapes.setdefault(tuple(sorted(row)), []).append(row)
-    for same in shapes.values():
-        for start in range(0, len(same), BATCH_ROWS):
-            conn.execute(insert(model), same[start : start + BATCH_ROWS])
 
 
 def _route_all(report: Report, kind: DbKind, cases: int, seed: int) -> tuple[float, int]:

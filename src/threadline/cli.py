@@ -202,15 +202,28 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
 
     from threadline.api.app import create_app
 
+    app = create_app(runtime)
+    _freeze_start_up()
     # Open event streams would hold a graceful shutdown forever; after 5 s they are cut
     # and clients resume from their Last-Event-ID.
     uvicorn.run(
-        create_app(runtime),
+        app,
         host=host,
         port=port,
         log_level="info",
         timeout_graceful_shutdown=5,
     )
+
+
+def _freeze_start_up() -> None:
+    """Set aside what start-up made (modules, mappings, routes, compiled statements): it
+    lives as long as the process, and the collector re-scanning it all now and then
+    stalled a request or a sweep for tens of milliseconds (100 ms in a sweep of 1,000
+    clocks, against 30 ms without)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _start_worker(runtime: Runtime) -> BackgroundWorker:
@@ -254,12 +267,14 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        Worker(
+        work = Worker(
             runtime,
             new_worker_id(),
             senders_from_settings(runtime.settings),
             jobs=standard_jobs(),
-        ).run_forever(stop)
+        )
+        _freeze_start_up()
+        work.run_forever(stop)
     finally:
         runtime.close()
 

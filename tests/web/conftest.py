@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -36,27 +37,36 @@ SCRIPT = "<script>alert('pwned')</script>"
 READER_PASSWORD = "a long enough reader password"
 
 
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    """A browser-like client signed in to the desk as a supervisor (who may read every
-    page the read-only tests look at)."""
+@contextmanager
+def signed_in_client(
+    runtime: Runtime, *, email: str, name: str, role: Role, password: str
+) -> Iterator[TestClient]:
+    """A browser-like client on the real app, signed in through the session route as a
+    new person of `role`."""
     with runtime.db.session() as session:
         create_agent(
             session,
             runtime.env,
             Actor.system(),
-            NewAgent(
-                email="reader@shop.example",
-                name="Rita Reader",
-                role=Role.SUPERVISOR,
-                password=READER_PASSWORD,
-            ),
+            NewAgent(email=email, name=name, role=role, password=password),
         )
     with TestClient(create_app(runtime)) as test_client:
-        signed = test_client.post(
-            "/api/v1/session", json={"email": "reader@shop.example", "password": READER_PASSWORD}
-        )
+        signed = test_client.post("/api/v1/session", json={"email": email, "password": password})
         assert signed.status_code == 200, signed.text
+        yield test_client
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """A browser-like client signed in to the desk as a supervisor (who may read every
+    page the read-only tests look at)."""
+    with signed_in_client(
+        runtime,
+        email="reader@shop.example",
+        name="Rita Reader",
+        role=Role.SUPERVISOR,
+        password=READER_PASSWORD,
+    ) as test_client:
         yield test_client
 
 

@@ -12,12 +12,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.factories import inbound, receive_email
-from tests.web.conftest import SCRIPT, Story, case_links, entry, entry_ids, visible_text
+from tests.web.conftest import (
+    SCRIPT,
+    Story,
+    case_links,
+    entry,
+    entry_ids,
+    signed_in_client,
+    visible_text,
+)
 from threadline.actions import (
     Actor,
     Env,
-    NewAgent,
-    create_agent,
     merge_customers,
     receive,
     set_status,
@@ -220,23 +226,13 @@ CLERK_PASSWORD = "a long enough clerk password"
 @pytest.fixture
 def clerk_client(runtime: Runtime) -> Iterator[TestClient]:
     """A browser-like client signed in as a shop clerk (no READ_PRIVATE, no WORK_CASES)."""
-    with runtime.db.session() as session:
-        create_agent(
-            session,
-            runtime.env,
-            Actor.system(),
-            NewAgent(
-                email="clerk@shop.example",
-                name="Cal Clerk",
-                role=Role.CLERK,
-                password=CLERK_PASSWORD,
-            ),
-        )
-    with TestClient(create_app(runtime)) as test_client:
-        signed = test_client.post(
-            "/api/v1/session", json={"email": "clerk@shop.example", "password": CLERK_PASSWORD}
-        )
-        assert signed.status_code == 200, signed.text
+    with signed_in_client(
+        runtime,
+        email="clerk@shop.example",
+        name="Cal Clerk",
+        role=Role.CLERK,
+        password=CLERK_PASSWORD,
+    ) as test_client:
         yield test_client
 
 

@@ -7,8 +7,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
@@ -16,6 +14,7 @@ from threadline.actions.agents import hash_token
 from threadline.actions.base import Actor, Env, action, unit_of_work
 from threadline.errors import NotFound, RateLimited, Unauthorized
 from threadline.models import Agent, AgentSession, ApiToken, SignInAttempt
+from threadline.passwords import password_matches
 from threadline.vocabulary import Role
 
 SESSION_LIFETIME = timedelta(days=14)
@@ -25,11 +24,6 @@ MAX_FAILURES_PER_ADDRESS = 20
 # Recording every use of a token would write on every request; once a minute is enough
 # to tell an operator which tokens are alive.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-_hasher = PasswordHasher()
-# Verifying against a throwaway hash when the account does not exist keeps the answer
-# time the same, so timing does not reveal which emails have accounts.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -77,13 +71,7 @@ def sign_in(
         db.rollback()
         raise RateLimited("too many failed sign-ins; wait a few minutes and try again")
     agent = db.scalars(select(Agent).where(Agent.email == email)).first()
-    ok = False
-    try:
-        ok = _hasher.verify(
-            agent.password_hash if agent and agent.password_hash else _DUMMY_HASH, password
-        )
-    except (VerificationError, InvalidHashError):
-        ok = False
+    ok = password_matches(env.settings.env, agent.password_hash if agent else None, password)
     ok = ok and agent is not None and agent.active and agent.password_hash is not None
     actor = Actor.agent(agent.id) if agent and ok else Actor.system()
     with unit_of_work(db, env, actor) as unit:

@@ -7,7 +7,6 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +14,7 @@ from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with
 from threadline.actions.routing import ONLINE_BATCH, release_for_presence, route_in
 from threadline.errors import Conflict, InvalidInput, NotFound
 from threadline.models import Agent, ApiToken, Team
+from threadline.passwords import hash_password
 from threadline.routing.owners import can_own
 from threadline.routing.router import DEFAULT_LIMITS, ChannelGroup
 from threadline.vocabulary import Channel, Presence, Role
@@ -28,12 +28,6 @@ DEFAULT_CAPACITY = {group.value: slots for group, slots in DEFAULT_LIMITS.items(
 
 # A channel's name, or a channel group's (threadline.routing.router explains both).
 CAPACITY_KEYS = frozenset(c.value for c in Channel) | frozenset(g.value for g in ChannelGroup)
-
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
 
 
 def hash_token(token: str) -> str:
@@ -87,7 +81,7 @@ def create_agent(db: Session, env: Env, actor: Actor, new: NewAgent) -> Agent:
     skills = sorted({s.strip() for s in new.skills})
     if any(not s or len(s) > 64 for s in skills):
         raise InvalidInput("skills are 1-64 characters")
-    password_hash = hash_password(new.password) if new.password else None
+    password_hash = hash_password(env.settings.env, new.password) if new.password else None
 
     def work() -> Agent:
         with unit_of_work(db, env, actor) as unit:

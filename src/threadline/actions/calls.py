@@ -23,7 +23,7 @@ from threadline.actions.cases import _acting_agent, _move_status, _recipient, _s
 from threadline.actions.customers import resolve_sender
 from threadline.actions.inbound import land
 from threadline.actions.routing import route_case
-from threadline.actions.timeline import NewTouch, link_switch, previous_facing
+from threadline.actions.timeline import NewTouch, link_switch
 from threadline.channels.base import CallFigures, IdentityRef, Inbound
 from threadline.channels.twilio.voice import Step
 from threadline.errors import Conflict, InvalidInput, NotFound
@@ -39,6 +39,7 @@ from threadline.models import (
     Touch,
 )
 from threadline.queries.calls import SUPPORT_QUEUE
+from threadline.queries.replies import previous_facing
 from threadline.routing.owners import can_own
 from threadline.service_levels.book import Book, Target
 from threadline.service_levels.calendars import BusinessCalendar, is_open

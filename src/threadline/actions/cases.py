@@ -13,11 +13,12 @@ from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.email_replies import email_threading, keep_thread_key
 from threadline.actions.sms import refuse_if_opted_out
 from threadline.actions.text import clean
-from threadline.actions.timeline import NewTouch, link_switch, previous_facing
+from threadline.actions.timeline import NewTouch, link_switch
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, InvalidInput, NotFound
-from threadline.identities import normalise, takes_messages
+from threadline.identities import normalise
 from threadline.models import Agent, Case, ChannelSwitch, Identity, OutboxMessage, Touch
+from threadline.queries.replies import default_recipient, default_reply_channel, previous_facing
 from threadline.routing.owners import can_own
 from threadline.service_levels.clocks import REPLY_KINDS
 from threadline.vocabulary import (
@@ -28,7 +29,6 @@ from threadline.vocabulary import (
     ClockKind,
     Delivery,
     Direction,
-    IdentityKind,
     Priority,
     SwitchReason,
     TouchKind,
@@ -37,7 +37,7 @@ from threadline.vocabulary import (
 MAX_REPLY = 100_000
 
 
-def _case_for_update(unit: Unit, case_id: int, expected_version: int | None) -> Case:
+def case_for_update(unit: Unit, case_id: int, expected_version: int | None) -> Case:
     case = unit.db.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
@@ -70,16 +70,10 @@ class ReplyResult:
 
 def _default_channel(db: Session, case_id: int) -> Channel:
     """The channel of the customer's last written contact on this case."""
-    for direction in ((Direction.IN,), (Direction.IN, Direction.OUT)):
-        for channel in db.scalars(
-            select(Touch.channel)
-            .where(Touch.case_id == case_id, Touch.direction.in_(direction))
-            .order_by(Touch.occurred_at.desc(), Touch.id.desc())
-            .limit(20)
-        ):
-            if channel.written:
-                return channel
-    raise InvalidInput("this case has no written conversation yet; choose a channel")
+    channel = default_reply_channel(db, case_id)
+    if channel is None:
+        raise InvalidInput("this case has no written conversation yet; choose a channel")
+    return channel
 
 
 def _recipient(
@@ -96,37 +90,9 @@ def _recipient(
         if identity.kind not in kinds:
             raise InvalidInput(f"a {identity.kind.value} identity cannot be reached by {channel}")
         return identity
-    # Whom the customer last wrote from on this channel, else any identity that reaches it.
-    last_from = db.scalar(
-        select(Touch.identity_id)
-        .where(
-            Touch.case_id == case.id,
-            Touch.channel == channel,
-            Touch.direction == Direction.IN,
-            Touch.identity_id.is_not(None),
-        )
-        .order_by(Touch.occurred_at.desc(), Touch.id.desc())
-        .limit(1)
-    )
-    if last_from is not None:
-        identity = db.get(Identity, last_from)
-        if (
-            identity is not None
-            and identity.customer_id == case.customer_id
-            and identity.kind in kinds
-        ):
-            return identity
-    for kind in kinds:
-        candidates = db.scalars(
-            select(Identity)
-            .where(Identity.customer_id == case.customer_id, Identity.kind == kind)
-            .order_by(Identity.id.desc())
-        ).all()
-        if kind is IdentityKind.PHONE and channel is not Channel.PHONE:
-            # A text message to a landline is lost: prefer numbers that take messages.
-            candidates = sorted(candidates, key=lambda i: not takes_messages(i.value))
-        if candidates:
-            return candidates[0]
+    identity = default_recipient(db, case.id, case.customer_id, channel)
+    if identity is not None:
+        return identity
     raise InvalidInput(f"the customer has no identity reachable by {channel.label}")
 
 
@@ -156,7 +122,7 @@ def reply(
         raise InvalidInput(f"{Channel(channel).label} takes no written replies")
     with unit_of_work(db, env, actor) as unit:
         agent = _acting_agent(unit)
-        case = _case_for_update(unit, case_id, None)
+        case = case_for_update(unit, case_id, None)
         if case.status is CaseStatus.CLOSED:
             raise Conflict(f"case {case.ref} is closed")
         chosen = Channel(channel) if channel is not None else _default_channel(db, case.id)
@@ -258,7 +224,7 @@ def add_note(db: Session, env: Env, actor: Actor, case_id: int, text: str) -> in
         raise InvalidInput(f"a note is at most {MAX_REPLY} characters")
     with unit_of_work(db, env, actor) as unit:
         agent = _acting_agent(unit)
-        case = _case_for_update(unit, case_id, None)
+        case = case_for_update(unit, case_id, None)
         previous = previous_facing(db, case.id)
         touch = Touch(
             case_id=case.id,
@@ -339,7 +305,7 @@ def assign(
     expected_version: int | None = None,
 ) -> Case:
     with unit_of_work(db, env, actor) as unit:
-        case = _case_for_update(unit, case_id, expected_version)
+        case = case_for_update(unit, case_id, expected_version)
         if agent_id is not None:
             agent = db.get(Agent, agent_id)
             if agent is None:
@@ -368,7 +334,7 @@ def set_status(
         known = ", ".join(s.value for s in CaseStatus)
         raise InvalidInput(f"unknown status {status!r}; use one of: {known}") from None
     with unit_of_work(db, env, actor) as unit:
-        case = _case_for_update(unit, case_id, expected_version)
+        case = case_for_update(unit, case_id, expected_version)
         if case.status is not target:
             _move_status(unit, case, target)
             case.updated_at = unit.now
@@ -390,7 +356,7 @@ def set_priority(
     except ValueError:
         raise InvalidInput(f"unknown priority {priority!r}") from None
     with unit_of_work(db, env, actor) as unit:
-        case = _case_for_update(unit, case_id, expected_version)
+        case = case_for_update(unit, case_id, expected_version)
         if case.priority is not target:
             old = case.priority
             case.priority = target
@@ -428,7 +394,7 @@ def switch_channel(
         raise InvalidInput(str(exc)) from None
     with unit_of_work(db, env, actor) as unit:
         agent = _acting_agent(unit)
-        case = _case_for_update(unit, case_id, None)
+        case = case_for_update(unit, case_id, None)
         if not case.status.is_open and case.status is not CaseStatus.RESOLVED:
             raise Conflict(f"case {case.ref} is {case.status.value}")
         previous = previous_facing(db, case.id)

@@ -15,7 +15,7 @@ from threadline.actions.base import Actor, Env, Unit, action, unit_of_work, with
 from threadline.actions.customers import Sender, get_customer, resolve_sender
 from threadline.actions.text import checked_time, clean, clean_optional
 from threadline.actions.threading import CaseFacts, Decision, OpenNew, Reopen, choose_case
-from threadline.actions.timeline import NewTouch, link_switch, previous_facing
+from threadline.actions.timeline import NewTouch, link_switch
 from threadline.channels.base import IdentityRef, Inbound
 from threadline.errors import InvalidInput, NotFound
 from threadline.html import sanitise
@@ -30,6 +30,7 @@ from threadline.models import (
     parse_ref,
 )
 from threadline.prepared import Prepared, returned_id
+from threadline.queries.replies import previous_facing
 from threadline.service_levels.clocks import case_due
 from threadline.vocabulary import (
     OPEN_STATUSES,

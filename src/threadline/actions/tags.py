@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Actor, Env, action, unit_of_work
-from threadline.errors import InvalidInput, NotFound
-from threadline.models import Case, CaseTag
+from threadline.actions.cases import case_for_update
+from threadline.errors import InvalidInput
+from threadline.models import CaseTag
+from threadline.queries.cases import case_tags
 
 MAX_TAG = 40
 MAX_TAGS = 30
@@ -30,33 +32,20 @@ def normalise_tag(text: str) -> str:
     return tag
 
 
-def _tags(db: Session, case_id: int) -> tuple[str, ...]:
-    return tuple(
-        db.scalars(select(CaseTag.tag).where(CaseTag.case_id == case_id).order_by(CaseTag.tag))
-    )
-
-
-def _locked_case(db: Session, case_id: int) -> Case:
-    case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
-    if case is None:
-        raise NotFound(f"case {case_id} does not exist")
-    return case
-
-
 @action
 def add_tag(db: Session, env: Env, actor: Actor, case_id: int, text: str) -> tuple[str, ...]:
     """Tag the case; a tag it already has changes nothing. Answers the case's tags."""
     tag = normalise_tag(text)
     with unit_of_work(db, env, actor) as unit:
-        case = _locked_case(db, case_id)
-        tags = _tags(db, case.id)
+        case = case_for_update(unit, case_id, None)
+        tags = case_tags(db, case.id)
         if tag in tags:
             return tags
         if len(tags) >= MAX_TAGS:
             raise InvalidInput(f"a case has at most {MAX_TAGS} tags")
         db.add(CaseTag(case_id=case.id, tag=tag))
         db.flush()
-        tags = _tags(db, case.id)
+        tags = case_tags(db, case.id)
         unit.audit("case.tagged", "case", case.id, tag=tag)
         unit.emit("case.updated", case_id=case.id, customer_id=case.customer_id, tags=list(tags))
         return tags
@@ -67,11 +56,12 @@ def remove_tag(db: Session, env: Env, actor: Actor, case_id: int, text: str) -> 
     """Take a tag off the case; a tag it does not have changes nothing."""
     tag = normalise_tag(text)
     with unit_of_work(db, env, actor) as unit:
-        case = _locked_case(db, case_id)
-        if tag not in _tags(db, case.id):
-            return _tags(db, case.id)
+        case = case_for_update(unit, case_id, None)
+        tags = case_tags(db, case.id)
+        if tag not in tags:
+            return tags
         db.execute(delete(CaseTag).where(CaseTag.case_id == case.id, CaseTag.tag == tag))
-        tags = _tags(db, case.id)
+        tags = case_tags(db, case.id)
         unit.audit("case.untagged", "case", case.id, tag=tag)
         unit.emit("case.updated", case_id=case.id, customer_id=case.customer_id, tags=list(tags))
         return tags

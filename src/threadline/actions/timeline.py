@@ -11,15 +11,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Unit
-from threadline.models import ChannelSwitch, Touch
-from threadline.prepared import Prepared
-from threadline.vocabulary import Channel, Direction, SwitchReason, TouchKind
-
-
-class Facing(NamedTuple):
-    id: int
-    channel: Channel
-    public: bool
+from threadline.models import ChannelSwitch
+from threadline.queries.replies import Facing
+from threadline.vocabulary import Channel, SwitchReason
 
 
 class NewTouch(NamedTuple):
@@ -31,33 +25,12 @@ class NewTouch(NamedTuple):
     agent_id: int | None
 
 
-_LATEST_FACING = (
-    select(Touch.id, Touch.channel, Touch.public)
-    .where(
-        Touch.case_id == bindparam("case_id"),
-        Touch.direction != Direction.INTERNAL,
-        Touch.kind != TouchKind.EVENT,
-    )
-    .order_by(Touch.occurred_at.desc(), Touch.id.desc())
-    .limit(1)
-)
-_FACING_BEFORE = Prepared(_LATEST_FACING.where(Touch.occurred_at <= bindparam("at")))
-_FACING = Prepared(_LATEST_FACING)
 _ANNOUNCED = (
     select(ChannelSwitch)
     .where(ChannelSwitch.case_id == bindparam("case_id"), ChannelSwitch.to_touch_id.is_(None))
     .order_by(ChannelSwitch.id.desc())
     .limit(1)
 )
-
-
-def previous_facing(db: Session, case_id: int, at: datetime | None = None) -> Facing | None:
-    """The case's latest customer-facing touch (at or before `at`)."""
-    if at is None:
-        row = _FACING.first(db.connection(), {"case_id": case_id})
-    else:
-        row = _FACING_BEFORE.first(db.connection(), {"case_id": case_id, "at": at})
-    return Facing(*row) if row else None
 
 
 def announced_switch(db: Session, case_id: int) -> ChannelSwitch | None:

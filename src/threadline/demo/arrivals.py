@@ -1,7 +1,8 @@
 """The last hour and a half before the present, told so that every screen has something
 live to show the moment the demo opens: texts and posts whose reply clocks are near due
 or already breached, a message answered in time, trade mail waiting in the queue while
-the trade desk is away, and a call-back a customer was promised.
+the trade desk is away, a call-back a customer was promised, and (while the phone line
+is open) a caller still waiting in the queue.
 
 Everything goes through the public actions, on the demo's own clock, in time order."""
 
@@ -14,13 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from threadline.actions import Actor, receive
-from threadline.actions.calls import request_call_back
+from threadline.actions.calls import IncomingCall, answer_incoming_call, request_call_back
 from threadline.channels.base import Inbound
 from threadline.channels.email.outgoing import email_thread_key
 from threadline.demo.data import SOCIAL, TRADE_DESK
 from threadline.demo.people import Person, new_person
 from threadline.demo.world import World, _external_id
 from threadline.models import Team
+from threadline.service_levels.calendars import is_open
 from threadline.vocabulary import Channel
 
 SignUp = Callable[[World, Person], Person]
@@ -79,5 +81,20 @@ def fresh_arrivals(w: World, end: datetime, sign_up: SignUp) -> None:
                 subject=text.split(",")[0].split(".")[0][:60],
                 team_id=trade_desk,
             ),
+        )
+
+    # A caller rang two minutes ago and waits in the queue: the wallboard's waiting call.
+    # Outside the line's hours nobody queues (a caller is offered voicemail), so neither
+    # does the demo's.
+    w.clock.set(end - timedelta(minutes=2))
+    hours = w.env.settings.phone_hours.strip() or None
+    if is_open(w.env.book.get(w.db.connection()).calendar(hours), w.clock.now()):
+        caller = person(Channel.PHONE)
+        number = caller.sender(Channel.PHONE).value
+        sid = _external_id(w.rng, Channel.PHONE)
+        answer_incoming_call(
+            w.db,
+            w.env,
+            IncomingCall(sid=sid, caller=number, our_number=None, caller_name=None, key=sid),
         )
     w.clock.set(end)

@@ -196,6 +196,7 @@ class CaseHeader:
     priority: Priority
     topic: str | None
     journey_stage: JourneyStage | None
+    owner_id: int | None
     owner_name: str | None
     created_at: datetime
     updated_at: datetime
@@ -227,6 +228,7 @@ def case_header(db: Session, case_id: int) -> CaseHeader:
         priority=case.priority,
         topic=case.topic,
         journey_stage=case.journey_stage,
+        owner_id=case.owner_id,
         owner_name=row.owner_name,
         created_at=case.created_at,
         updated_at=case.updated_at,

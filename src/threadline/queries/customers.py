@@ -132,3 +132,9 @@ def _other_cases(db: Session, customer_id: int, exclude_case_id: int | None) -> 
         )
         for row in db.execute(query)
     ]
+
+
+def segment_names(db: Session) -> dict[str, str]:
+    """Segment keys to names, highest rank first: a handful of rows."""
+    rows = db.execute(select(Segment.key, Segment.name).order_by(Segment.rank.desc(), Segment.key))
+    return dict(rows.all())

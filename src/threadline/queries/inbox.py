@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Integer, case, false, func, select, true
+from sqlalchemy import Integer, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from threadline.api.keyset import MAX_ID
 from threadline.api.pagination import decode_cursor, encode_cursor
 from threadline.errors import InvalidInput
-from threadline.models import Case, Customer, Segment
-from threadline.models.people import agent_teams
+from threadline.models import Case, Customer
 from threadline.queries.api_cases import (
     NOBODY,
     CaseItem,
@@ -28,6 +27,7 @@ from threadline.queries.api_cases import (
     inbox,
     inbox_conditions,
 )
+from threadline.queries.customers import segment_names
 from threadline.vocabulary import OPEN_STATUSES, CaseStatus, Channel, ClockKind
 
 PAGE_SIZE = 50
@@ -116,6 +116,7 @@ class InboxPage:
     next_cursor: str | None
     counts: dict[View, int]
     first_page: bool
+    segments: dict[str, str]  # every segment's key and name, for the badges and the filter
 
 
 def view_filter(view: View, viewer: Viewer, narrowing: Narrowing) -> InboxFilter:
@@ -182,6 +183,7 @@ def inbox_page(
         next_cursor=write_cursor(found.next_key, view),
         counts=view_counts(db, viewer, narrowing, now),
         first_page=cursor is None,
+        segments=names,
     )
 
 
@@ -203,19 +205,12 @@ def view_counts(
     """How many cases each view holds (all but Resolved), under the same filters, in one
     pass over the unresolved cases."""
     common = InboxFilter(channel=narrowing.channel, segment=narrowing.segment)
-    members = select(agent_teams.c.agent_id).where(agent_teams.c.team_id.in_(viewer.team_ids))
-    in_team = (
-        Case.team_id.in_(viewer.team_ids) | Case.owner_id.in_(members)
-        if viewer.team_ids
-        else false()
-    )
-    tests: dict[View, ColumnElement[bool]] = {
-        View.MINE: Case.owner_id == viewer.agent_id,
-        View.UNASSIGNED: Case.owner_id.is_(None),
-        View.TEAM: in_team,
-        View.BREACHING: Case.warns_at <= now,
-        View.OPEN: true(),
-        View.PENDING: Case.status == CaseStatus.PENDING,
+    # Each view's test is its own filter (as the listing applies it), less the filters
+    # all views share, which the WHERE applies once.
+    tests = {
+        view: and_(*inbox_conditions(view_filter(view, viewer, Narrowing()), now))
+        for view in View
+        if view.counted
     }
     query = select(
         *(
@@ -229,11 +224,6 @@ def view_counts(
         query = query.select_from(Case)
     row = db.execute(query).one()
     return {view: int(getattr(row, view.value) or 0) for view in tests}
-
-
-def segment_names(db: Session) -> dict[str, str]:
-    """Segment keys to names: a handful of rows."""
-    return dict(db.execute(select(Segment.key, Segment.name).order_by(Segment.rank.desc())).all())
 
 
 def write_cursor(key: Key | None, view: View) -> str | None:

@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session, aliased
 
 from threadline.errors import NotFound
 from threadline.identities import takes_messages
-from threadline.models import Agent, Case, Customer, Identity, Merge, Touch
+from threadline.models import Agent, Case, Customer, Merge
 from threadline.queries.cases import (
     CaseHeader,
     CaseRow,
     case_header,
     channels_by_case,
-    customer_facing,
     recent_cases,
 )
 from threadline.queries.customers import (
@@ -28,9 +27,10 @@ from threadline.queries.customers import (
     customer_panel,
     identities_by_customer,
 )
+from threadline.queries.replies import default_recipient, default_reply_channel, previous_facing
 from threadline.queries.timeline import Timeline, case_timeline, customer_timeline
 from threadline.routing.owners import OWNING_ROLES
-from threadline.vocabulary import REACHABLE_BY, Channel, Direction, IdentityKind
+from threadline.vocabulary import REACHABLE_BY, Channel, IdentityKind
 
 CUSTOMER_PAGE_CASES = 200
 PANEL_MERGES = 10
@@ -92,7 +92,6 @@ class CustomerSide:
 @dataclass(frozen=True)
 class CasePage:
     case: CaseHeader
-    owner_id: int | None
     channels: tuple[Channel, ...]
     timeline: Timeline
     customer: CustomerPanel
@@ -124,7 +123,6 @@ def case_page(db: Session, case_id: int, *, private: bool = False) -> CasePage:
     side = customer_side(db, case.customer_id, exclude_case_id=case.id)
     return CasePage(
         case=case,
-        owner_id=db.scalar(select(Case.owner_id).where(Case.id == case.id)),
         channels=channels_by_case(db, [case.id]).get(case.id, ()),
         timeline=case_timeline(db, case.id, private=private),
         customer=side.panel,
@@ -219,37 +217,30 @@ def composer(db: Session, case_id: int, customer_id: int) -> Composer:
                         ReplyTarget(channel, True, kind, identity.value, identity.display)
                     )
                 targets.append(target)
-    default = _default_target(db, case_id, targets)
+    default = _default_target(db, case_id, customer_id, targets)
     if default is not None:
         targets.remove(default)
         targets.insert(0, default)
     return Composer(targets=tuple(targets), default=default)
 
 
-def _default_target(db: Session, case_id: int, targets: list[ReplyTarget]) -> ReplyTarget | None:
-    rows = db.execute(
-        select(Touch.channel, Touch.direction, Touch.public, Identity.kind, Identity.value)
-        .outerjoin(Identity, Identity.id == Touch.identity_id)
-        .where(Touch.case_id == case_id, *customer_facing())
-        .order_by(Touch.occurred_at.desc(), Touch.id.desc())
-        .limit(50)
-    ).all()
-    if not rows:
+def _default_target(
+    db: Session, case_id: int, customer_id: int, targets: list[ReplyTarget]
+) -> ReplyTarget | None:
+    channel = default_reply_channel(db, case_id)
+    if channel is None:
         return None
-    facing = rows[0]
-    written = [r for r in rows if r.channel.written]
-    chosen = next((r for r in written if r.direction is Direction.IN), None) or next(
-        iter(written), None
-    )
-    if chosen is None:
+    facing = previous_facing(db, case_id)
+    public = facing is not None and facing.channel is channel and facing.public
+    recipient = default_recipient(db, case_id, customer_id, channel)
+    if recipient is None:
         return None
-    public = facing.channel is chosen.channel and facing.public
-    on_channel = [t for t in targets if t.channel is chosen.channel and t.public == public]
-    last_from = next(
-        (r for r in written if r.channel is chosen.channel and r.direction is Direction.IN), None
+    return next(
+        (
+            t
+            for t in targets
+            if (t.channel, t.public, t.kind, t.value)
+            == (channel, public, recipient.kind, recipient.value)
+        ),
+        None,
     )
-    if last_from is not None and last_from.value is not None:
-        for target in on_channel:
-            if (target.kind, target.value) == (last_from.kind, last_from.value):
-                return target
-    return on_channel[0] if on_channel else None

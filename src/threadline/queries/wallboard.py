@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from threadline.models import Agent, Calendar, Call, Case, Clock, Customer, Segment
+from threadline.models import Agent, Calendar, Call, Case, Clock, Customer
+from threadline.queries.customers import segment_names
 from threadline.routing.owners import OWNING_ROLES
 from threadline.routing.router import ACTIVE_STATUSES, Limits
 from threadline.vocabulary import CallStatus, Channel, ClockKind, Direction, Presence, Role
@@ -41,17 +42,12 @@ GOOD = 0.9
 FAIR = 0.75
 
 
-@dataclass
-class Figures:
-    """The live figures of one row of the board (a channel, a segment, or all)."""
+class Attainment:
+    """Today's settled clocks, met on time or breached, and what share was on time.
+    Mixed into the figures that count `met` and `breaches`."""
 
-    key: str
-    label: str
-    waiting_cases: int = 0
-    waiting_calls: int = 0
-    longest_wait_seconds: float | None = None
-    met: int = 0  # clocks settled today and met on time
-    breaches: int = 0  # clocks breached today
+    met: int
+    breaches: int
 
     @property
     def due(self) -> int:
@@ -66,6 +62,19 @@ class Figures:
     @property
     def standing(self) -> str:
         return standing(self.attainment)
+
+
+@dataclass
+class Figures(Attainment):
+    """The live figures of one row of the board (a channel, a segment, or all)."""
+
+    key: str
+    label: str
+    waiting_cases: int = 0
+    waiting_calls: int = 0
+    longest_wait_seconds: float | None = None
+    met: int = 0  # clocks settled today and met on time
+    breaches: int = 0  # clocks breached today
 
     @property
     def active(self) -> bool:
@@ -85,24 +94,12 @@ class Figures:
 
 
 @dataclass(frozen=True)
-class KindFigures:
+class KindFigures(Attainment):
     """Today's service level for one kind of promise (first reply, answer, ...)."""
 
     kind: ClockKind
     met: int
     breaches: int
-
-    @property
-    def due(self) -> int:
-        return self.met + self.breaches
-
-    @property
-    def attainment(self) -> float | None:
-        return self.met / self.due if self.due else None
-
-    @property
-    def standing(self) -> str:
-        return standing(self.attainment)
 
 
 @dataclass(frozen=True)
@@ -159,11 +156,7 @@ def wallboard(db: Session, now: datetime, since: datetime) -> Wallboard:
     _waiting_cases(db, now, cells)
     _waiting_calls(db, now, cells)
     kinds = _settled_clocks(db, now, since, cells)
-    segment_names: dict[str, str] = dict(
-        db.execute(
-            select(Segment.key, Segment.name).order_by(Segment.rank.desc(), Segment.key)
-        ).all()
-    )
+    names = segment_names(db)
     channels = _rows(
         cells,
         by=0,
@@ -174,9 +167,9 @@ def wallboard(db: Session, now: datetime, since: datetime) -> Wallboard:
     segments = _rows(
         cells,
         by=1,
-        order=list(segment_names),
-        labels=segment_names,
-        keep_idle=segment_names,
+        order=list(names),
+        labels=names,
+        keep_idle=names,
     )
     total = Figures("all", "All")
     for cell in cells.values():

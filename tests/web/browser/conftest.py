@@ -1,7 +1,7 @@
 """The desk in a real browser: Threadline served over loopback as `threadline serve`
 serves it (web, worker and SMTP listener in one process, on a real SQLite file and the
-system clock), Debian's Chromium driven by Playwright, and an SMTP sink standing in for
-the outgoing relay.
+system clock), Debian's Chromium and Firefox ESR driven by Playwright (every browser test
+runs in both), and an SMTP sink standing in for the outgoing relay.
 
 Every test's page is watched: a console error, an uncaught exception or a request to any
 host but the app's own fails the test, whatever the test itself asserts. Screenshots go
@@ -41,11 +41,29 @@ from threadline.worker import (
 )
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Page,
+        Playwright,
+        Request,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the dev extras install it
     sync_playwright = None  # type: ignore[assignment]
 
 CHROMIUM = Path("/usr/bin/chromium")
+FIREFOX = Path("/usr/bin/firefox-esr")
+# Firefox's back-forward cache keeps Playwright from seeing a page come back (go_back
+# never returns): the desk's tests go back, so the cache is off.
+# Playwright's screenshots add a stylesheet of their own to the page; Firefox refuses it
+# under the desk's CSP (Chromium's is added past the CSP) and reports it with its hash.
+# That report, and no other, is not the page's fault.
+SCREENSHOT_STYLE = "sha256-YjaKGiklmzC6wjXA513HAMmzus8VE61XCOT+SmwNZWA="
+FIREFOX_PREFS: dict[str, str | float | bool] = {
+    "browser.sessionhistory.max_total_viewers": 0,
+    "fission.bfcacheInParent": False,
+}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 PASSWORD = "correct horse battery staple"
 SUPPORT_ADDRESS = "help@shop.example"
@@ -97,7 +115,10 @@ def _browser_unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDesk]:
+def desk(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[LiveDesk]:
+    """A fresh desk for each module in each browser (it asks for `browser` for that
+    alone): a module's tests expect to start from an empty desk, whichever browser and
+    in whatever order the runner takes them."""
     folder = tmp_path_factory.mktemp("desk")
     url = f"sqlite:///{folder / 'threadline.db'}"
     upgrade(url)
@@ -170,17 +191,31 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDesk]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     if sync_playwright is None:
         _browser_unavailable("playwright is not installed")
-    if not CHROMIUM.exists():
-        _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session", params=["chromium", "firefox"])
+def browser(request: pytest.FixtureRequest, playwright: Playwright) -> Iterator[Browser]:
+    """Each browser the desk must work in, Debian's own build of it."""
+    if request.param == "chromium":
+        if not CHROMIUM.exists():
+            _browser_unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+    else:
+        if not FIREFOX.exists():
+            _browser_unavailable(f"{FIREFOX} is missing (apt-get install firefox-esr)")
+        # Playwright drives Firefox over WebDriver BiDi, which Debian's Firefox speaks.
+        launched = playwright.firefox.launch(
+            channel="moz-firefox", executable_path=str(FIREFOX), firefox_user_prefs=FIREFOX_PREFS
+        )
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 @dataclass
@@ -201,6 +236,8 @@ class PageWatch:
             self.errors.append(f"console: {message.text} at {message.location}")
 
     def on_page_error(self, error: Exception) -> None:
+        if SCREENSHOT_STYLE in str(error):
+            return
         self.errors.append(f"uncaught: {error}")
 
     def on_request(self, request: Request) -> None:
@@ -261,6 +298,9 @@ def sign_in(page: Page, desk: LiveDesk, role: Role, *, next_path: str | None = N
 def screenshot(page: Page, name: str) -> Path:
     """A picture of the screen for a reviewer, in tests/artifacts/ (ignored by git)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser = page.context.browser
+    if browser is not None and browser.browser_type.name != "chromium":
+        name = f"{name}-{browser.browser_type.name}"
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

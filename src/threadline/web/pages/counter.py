@@ -13,9 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from threadline.api import ReadDep, RuntimeDep
+from threadline.api.keyset import MAX_ID
 from threadline.errors import NotFound
 from threadline.permissions import Permission
 from threadline.queries.counter import (
+    COUNTER_KINDS,
     CounterCustomer,
     CounterSearch,
     LoggedVisit,
@@ -23,7 +25,6 @@ from threadline.queries.counter import (
     counter_search,
     logged_visit,
 )
-from threadline.vocabulary import IdentityKind
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
@@ -41,11 +42,6 @@ TOPICS = (
     "Delivery",
     "Complaint",
 )
-KIND_LABELS = {
-    IdentityKind.PHONE: "Phone",
-    IdentityKind.EMAIL: "Email",
-    IdentityKind.LOYALTY_CARD: "Loyalty card",
-}
 
 
 @router.get("/counter", response_class=HTMLResponse)
@@ -55,8 +51,8 @@ def counter(
     db: ReadDep,
     runtime: RuntimeDep,
     find: Annotated[str, Query(max_length=200)] = "",
-    customer: Annotated[int | None, Query(ge=1, le=2**53)] = None,
-    logged: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    customer: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    logged: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     search: CounterSearch | None = None
     chosen: CounterCustomer | None = None
@@ -85,6 +81,6 @@ def counter(
         chosen=chosen,
         visit=visit,
         topics=topics,
-        kind_labels=KIND_LABELS,
+        counter_kinds=COUNTER_KINDS,
         missing_customer=customer is not None and chosen is None,
     )

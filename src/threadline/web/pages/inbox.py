@@ -20,7 +20,6 @@ from threadline.queries.inbox import (
     View,
     Viewer,
     inbox_page,
-    segment_names,
 )
 from threadline.vocabulary import CaseStatus, Channel
 from threadline.web.desk_user import DeskUser, page_requires
@@ -46,15 +45,17 @@ STATUS_VIEWS = {
 }
 
 
-def _page(
+def listing(
     db: ReadDep,
     runtime: RuntimeDep,
-    user: DeskUser,
-    view: View,
-    channel: Channel | None,
-    segment: str | None,
-    after: str | None,
+    user: WorkerDep,
+    view: ViewQuery = View.MINE,
+    channel: ChannelQuery = None,
+    segment: SegmentQuery = None,
+    after: CursorQuery = None,
 ) -> InboxPage:
+    """The page of the view the query asks for: what both the page and its live
+    fragment show."""
     return inbox_page(
         db,
         view,
@@ -67,6 +68,9 @@ def _page(
         cursor=after or None,
         now=runtime.env.clock.now(),
     )
+
+
+ListingDep = Annotated[InboxPage, Depends(listing)]
 
 
 def view_link(page: InboxPage, view: View | None = None, after: str | None = None) -> str:
@@ -82,17 +86,7 @@ def view_link(page: InboxPage, view: View | None = None, after: str | None = Non
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox(
-    request: Request,
-    db: ReadDep,
-    runtime: RuntimeDep,
-    user: WorkerDep,
-    view: ViewQuery = View.MINE,
-    channel: ChannelQuery = None,
-    segment: SegmentQuery = None,
-    after: CursorQuery = None,
-) -> HTMLResponse:
-    page = _page(db, runtime, user, view, channel, segment, after)
+def inbox(request: Request, runtime: RuntimeDep, user: WorkerDep, page: ListingDep) -> HTMLResponse:
     return render(
         request,
         "inbox.html",
@@ -100,25 +94,14 @@ def inbox(
         page=page,
         views=list(View),
         channels=list(Channel),
-        segments=segment_names(db),
+        segments=page.segments,
         link=view_link,
-        now=runtime.env.clock.now(),
     )
 
 
 @router.get("/inbox/rows", response_class=HTMLResponse)
-def inbox_rows(
-    request: Request,
-    db: ReadDep,
-    runtime: RuntimeDep,
-    user: WorkerDep,
-    view: ViewQuery = View.MINE,
-    channel: ChannelQuery = None,
-    segment: SegmentQuery = None,
-    after: CursorQuery = None,
-) -> HTMLResponse:
+def inbox_rows(request: Request, user: WorkerDep, page: ListingDep) -> HTMLResponse:
     """The listing alone (counts, rows, pager): what inbox.js swaps in on live events."""
-    page = _page(db, runtime, user, view, channel, segment, after)
     return render(
         request,
         "_inbox_rows.html",

@@ -15,8 +15,7 @@ from threadline.api import ReadDep
 from threadline.api.deps import RuntimeDep
 from threadline.errors import InvalidInput
 from threadline.permissions import Permission
-from threadline.queries.customers import IdentityView, identities_by_customer
-from threadline.queries.inbox import segment_names
+from threadline.queries.customers import IdentityView, identities_by_customer, segment_names
 from threadline.queries.search import MAX_WORDS, CustomerHit, Found, search
 from threadline.search_index import refresh
 from threadline.web.desk_user import DeskUser, page_requires
