@@ -29,6 +29,7 @@ def test_defaults_are_those_of_the_interface() -> None:
     assert settings.mail_domain == "threadline.localhost"
     assert settings.redis_url is None
     assert settings.env == "development"
+    assert settings.outbox_claim_seconds == 300
 
 
 def test_development_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -51,6 +52,7 @@ def test_development_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
         ({"THREADLINE_SMTP_RELAY_URL": "mail.example"}, "smtp://"),
         ({"THREADLINE_ENV": "staging"}, "THREADLINE_ENV"),
         ({"THREADLINE_REOPEN_WINDOW_HOURS": "-1"}, "THREADLINE_REOPEN_WINDOW_HOURS"),
+        ({"THREADLINE_OUTBOX_CLAIM_SECONDS": "30"}, "THREADLINE_OUTBOX_CLAIM_SECONDS"),
         ({"THREADLINE_ENV": "production"}, "SECRET_KEY of at least 32"),
         (
             {"THREADLINE_ENV": "production", "THREADLINE_SECRET_KEY": "k" * 40},

@@ -44,7 +44,7 @@ from threadline.vocabulary import (
     OutboxState,
     TouchKind,
 )
-from threadline.worker import Job, Worker, senders_from_settings
+from threadline.worker import Job, Worker, build_worker, senders_from_settings
 
 T = TypeVar("T")
 
@@ -515,3 +515,37 @@ def test_threadline_worker_delivers_and_stops_on_sigterm(
         assert sent == 2
     finally:
         engine_check.close()
+
+
+class _Died(BaseException):
+    """The process dying in the middle of a send: nothing after it runs."""
+
+
+def test_the_configured_claim_is_how_long_a_killed_workers_message_waits(
+    db: Session, settings: Settings, clock: FrozenClock, sink: SmtpSink
+) -> None:
+    """THREADLINE_OUTBOX_CLAIM_SECONDS: a worker that dies holding a claim delays the
+    message that long; then another worker sends it, once."""
+
+    class DiesMidSend:
+        def send(self, outbound: Outbound) -> DeliveryResult:
+            raise _Died
+
+    configured = settings.model_copy(
+        update={"outbox_claim_seconds": 120, "smtp_relay_url": sink.url()}
+    )
+    runtime = Runtime.start(configured, clock=clock)
+    try:
+        replies(db, runtime.env, 1)
+        doomed = build_worker(runtime)
+        doomed.senders = {Channel.EMAIL: DiesMidSend()}  # type: ignore[dict-item]
+        with pytest.raises(_Died):
+            doomed.run_once()
+        survivor = build_worker(runtime)
+        clock.advance(timedelta(seconds=119))
+        assert survivor.run_once() == 0 and sink.received == []
+        clock.advance(timedelta(seconds=2))
+        assert survivor.run_once() == 1
+        assert len(sink.received) == 1 and rows(runtime)[0].state is OutboxState.SENT
+    finally:
+        runtime.close()

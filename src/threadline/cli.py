@@ -228,21 +228,9 @@ def _freeze_start_up() -> None:
 
 def _start_worker(runtime: Runtime) -> BackgroundWorker:
     """The worker on a background thread of this process (one-process mode)."""
-    from threadline.worker import (
-        BackgroundWorker,
-        Worker,
-        new_worker_id,
-        senders_from_settings,
-        standard_jobs,
-    )
+    from threadline.worker import BackgroundWorker, build_worker
 
-    worker = Worker(
-        runtime,
-        new_worker_id(),
-        senders_from_settings(runtime.settings),
-        jobs=standard_jobs(),
-    )
-    return BackgroundWorker(worker).start()
+    return BackgroundWorker(build_worker(runtime)).start()
 
 
 @main.command()
@@ -255,7 +243,7 @@ def worker() -> None:
     import threading
     from types import FrameType
 
-    from threadline.worker import Worker, new_worker_id, senders_from_settings, standard_jobs
+    from threadline.worker import build_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = Runtime.start()
@@ -267,12 +255,7 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        work = Worker(
-            runtime,
-            new_worker_id(),
-            senders_from_settings(runtime.settings),
-            jobs=standard_jobs(),
-        )
+        work = build_worker(runtime)
         _freeze_start_up()
         work.run_forever(stop)
     finally:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # /readyz answers 503 once a message due for sending has waited this long: a stopped
     # worker or a stuck outbox is noticed at once, not when a customer complains.
     outbox_stale_seconds: int = Field(default=600, gt=0)
+    # How long a worker's claim on an outbox message lasts. A worker killed holding one
+    # delays that message this long before another worker may send it. At least 90 s:
+    # a send (30 s at most) only starts while 60 s of the claim are left.
+    outbox_claim_seconds: int = Field(default=300, ge=90, le=3600)
     default_region: str = "GB"
     reopen_window_hours: float = Field(default=72.0, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)

@@ -355,6 +355,18 @@ class Worker:
             return None
 
 
+def build_worker(runtime: Runtime) -> Worker:
+    """The worker a `threadline serve` or `threadline worker` process runs: a fresh id,
+    the senders its settings configure, the standard jobs and the configured claim."""
+    return Worker(
+        runtime,
+        new_worker_id(),
+        senders_from_settings(runtime.settings),
+        lease_seconds=runtime.settings.outbox_claim_seconds,
+        jobs=standard_jobs(),
+    )
+
+
 class BackgroundWorker:
     """A Worker on a daemon thread of this process, for `threadline serve`."""
 
