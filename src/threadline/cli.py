@@ -185,6 +185,7 @@ def demo(reset: bool, host: str, port: int, no_serve: bool) -> None:
 @_friendly
 def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
     """Serve the desk and the API."""
+    _configure_logging()
     runtime = Runtime.start()
     listener = None if no_smtp else _start_smtp(runtime)
     background = None if no_worker else _start_worker(runtime)
@@ -195,6 +196,16 @@ def serve(host: str, port: int, no_worker: bool, no_smtp: bool) -> None:
             background.stop()
         if listener is not None:
             listener.stop()
+
+
+def _configure_logging() -> None:
+    """Our own log lines (the worker's deliveries, the listener's stores, warnings) with
+    their time, level and source, on stderr, for every long-running command."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # aiosmtpd logs every command line at INFO; our own lines say what matters.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
@@ -238,14 +249,13 @@ def _start_worker(runtime: Runtime) -> BackgroundWorker:
 def worker() -> None:
     """Outbound delivery, service-level sweeps and mailbox polling, until SIGTERM or
     SIGINT. Any number may run against one PostgreSQL database."""
-    import logging
     import signal
     import threading
     from types import FrameType
 
     from threadline.worker import build_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging()
     runtime = Runtime.start()
     stop = threading.Event()
 
@@ -280,14 +290,11 @@ def _start_smtp(runtime: Runtime) -> SmtpListener:
 @_friendly
 def smtp() -> None:
     """The inbound SMTP listener alone, until SIGTERM or SIGINT."""
-    import logging
     import signal
     import threading
     from types import FrameType
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # aiosmtpd logs every command line at INFO; our own lines say what matters.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    _configure_logging()
     runtime = Runtime.start()
     stop = threading.Event()
 

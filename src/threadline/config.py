@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     smtp_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     smtp_relay_url: str | None = Field(default=None, repr=False)
     mail_domain: str = "threadline.localhost"
-    # /readyz answers 503 once a message due for sending has waited this long: a stopped
-    # worker or a stuck outbox is noticed at once, not when a customer complains.
+    # /readyz warns (and logs) once a message due for sending has waited this long: a
+    # stopped worker or a stuck outbox is noticed at once, not when a customer complains.
+    # It still answers 200, so that a load balancer keeps the web processes.
     outbox_stale_seconds: int = Field(default=600, gt=0)
     # How long a worker's claim on an outbox message lasts. A worker killed holding one
     # delays that message this long before another worker may send it. At least 90 s:
