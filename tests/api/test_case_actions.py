@@ -16,11 +16,11 @@ from tests.conftest import table_rows
 from tests.factories import inbound, receive_email
 from threadline.actions import Actor, Env, add_identity, assign, receive
 from threadline.clock import FrozenClock
-from threadline.models import Case, OutboxMessage
+from threadline.models import Case, OutboxMessage, Touch
 from threadline.runtime import Runtime
-from threadline.vocabulary import CaseStatus, Channel, IdentityKind, Role
+from threadline.vocabulary import CaseStatus, Channel, Direction, IdentityKind, Role
 
-TABLES = ("cases", "touches", "outbox", "channel_switches", "audit_log")
+TABLES = ("cases", "touches", "outbox", "channel_switches", "audit_log", "reply_keys")
 
 
 def snapshot(runtime: Runtime) -> dict[str, list[tuple[object, ...]]]:
@@ -113,6 +113,105 @@ def test_a_reply_on_another_channel_is_a_recorded_switch(
     assert again.status_code == 202, again.text
     case = client.get(f"/api/v1/cases/{case_id}", headers=agent.headers).json()
     assert case["switches"][-1]["reason"] == "agent_choice"
+
+
+def out_touches(runtime: Runtime) -> list[tuple[int, int | None]]:
+    """Every reply in the database, as (touch id, agent id), and each one's outbox row."""
+    with runtime.db.reading() as read:
+        touches = read.execute(
+            select(Touch.id, Touch.agent_id).where(Touch.direction == Direction.OUT)
+        ).all()
+        assert read.scalars(select(OutboxMessage.touch_id)).all() == [t.id for t in touches]
+        return [(t.id, t.agent_id) for t in touches]
+
+
+def test_a_reply_sent_again_with_its_key_answers_the_first_one(
+    client: TestClient, callers: dict[Role, Caller], runtime: Runtime, case_id: int
+) -> None:
+    agent = callers[Role.AGENT]
+    body = {"text": "It ships today."}
+    first = post(client, agent, f"{case_id}/replies", body, **{"Idempotency-Key": "a-1"})
+    assert first.status_code == 202, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    before = snapshot(runtime)
+
+    again = post(client, agent, f"{case_id}/replies", body, **{"Idempotency-Key": "a-1"})
+
+    assert again.status_code == 202, again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert snapshot(runtime) == before
+    assert out_touches(runtime) == [(first.json()["touch_id"], agent.agent_id)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        pytest.param("{id}/replies", {"text": "It ships tomorrow."}, id="another text"),
+        pytest.param("{other}/replies", {"text": "It ships today."}, id="another case"),
+    ],
+)
+def test_a_key_used_for_another_request_is_a_conflict(
+    client: TestClient,
+    callers: dict[Role, Caller],
+    runtime: Runtime,
+    case_id: int,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    agent = callers[Role.AGENT]
+    key = {"Idempotency-Key": "a-1"}
+    sent = post(client, agent, f"{case_id}/replies", {"text": "It ships today."}, **key)
+    assert sent.status_code == 202, sent.text
+    with runtime.db.reading() as read:
+        other = read.scalars(select(Case.id).where(Case.id != case_id)).first()
+    before = snapshot(runtime)
+
+    answer = post(client, agent, path.format(id=case_id, other=other), body, **key)
+
+    refused(answer, 409, "conflict")
+    assert "this Idempotency-Key was used for another request" in answer.json()["error"]["message"]
+    assert snapshot(runtime) == before
+
+
+def test_another_agents_same_key_makes_its_own_reply(
+    client: TestClient, callers: dict[Role, Caller], runtime: Runtime, case_id: int
+) -> None:
+    agent, supervisor = callers[Role.AGENT], callers[Role.SUPERVISOR]
+    key = {"Idempotency-Key": "same-key"}
+    body = {"text": "It ships today."}
+    mine = post(client, agent, f"{case_id}/replies", body, **key)
+    theirs = post(client, supervisor, f"{case_id}/replies", body, **key)
+    assert (mine.status_code, theirs.status_code) == (202, 202), theirs.text
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert out_touches(runtime) == [
+        (mine.json()["touch_id"], agent.agent_id),
+        (theirs.json()["touch_id"], supervisor.agent_id),
+    ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [b"", b"x" * 201, b"tab\there", b"caf\xe9"],
+    ids=["empty", "too long", "a tab", "not ascii"],
+)
+def test_a_malformed_key_is_refused_and_changes_nothing(
+    client: TestClient,
+    callers: dict[Role, Caller],
+    runtime: Runtime,
+    case_id: int,
+    key: bytes,
+) -> None:
+    before = snapshot(runtime)
+    token = callers[Role.AGENT].headers["Authorization"].encode()
+    answer = client.post(
+        f"/api/v1/cases/{case_id}/replies",
+        headers={b"Authorization": token, b"Idempotency-Key": key},
+        json={"text": "hi"},
+    )
+    refused(answer, 422, "invalid_input")
+    assert "Idempotency-Key" in answer.json()["error"]["message"]
+    assert snapshot(runtime) == before
 
 
 @pytest.mark.parametrize(
@@ -395,3 +494,7 @@ def test_openapi_describes_every_case_route(client: TestClient) -> None:
         for code in ("401", "403", "422"):
             error = operation["responses"][code]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/ErrorOut"}
+    replies = paths["/api/v1/cases/{case_id}/replies"]["post"]
+    (key,) = [p for p in replies["parameters"] if p["name"] == "Idempotency-Key"]
+    assert (key["in"], key["required"]) == ("header", False)
+    assert "Idempotency-Key" in replies["description"]

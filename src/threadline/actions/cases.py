@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from threadline.actions import clocks
 from threadline.actions.base import Actor, Env, Unit, action, unit_of_work
 from threadline.actions.email_replies import email_threading, keep_thread_key
+from threadline.actions.reply_keys import ReplyRequest, earlier_reply, keep_key
 from threadline.actions.sms import refuse_if_opted_out
 from threadline.actions.text import clean
 from threadline.actions.timeline import NewTouch, link_switch
@@ -66,6 +68,8 @@ class ReplyResult:
     channel: Channel
     delivery: Delivery
     switch_id: int | None
+    # True when an earlier request with the same Idempotency-Key made this reply.
+    repeated: bool = False
 
 
 def _default_channel(db: Session, case_id: int) -> Channel:
@@ -108,11 +112,17 @@ def reply(
     to: IdentityRef | None = None,
     switch_reason: SwitchReason | None = None,
     public: bool | None = None,
+    idempotency_key: str | None = None,
 ) -> ReplyResult:
     """A message to the customer: the touch and its outbox row in one transaction; the
     worker delivers it. By default on the customer's last channel, to the identity they
     wrote from; a reply on another channel is a channel switch. A text to a number that
-    texted STOP is refused (Conflict) until it texts START."""
+    texted STOP is refused (Conflict) until it texts START.
+
+    With an `idempotency_key` (1 to 200 printable ASCII characters, the acting agent's
+    own), the same request sent again answers the reply the first one made and writes
+    nothing, even when both arrive at once; the key sent with another request (another
+    case, another text) is a Conflict."""
     text = clean(text).strip()
     if not text:
         raise InvalidInput("a reply needs text")
@@ -120,8 +130,79 @@ def reply(
         raise InvalidInput(f"a reply is at most {MAX_REPLY} characters")
     if channel is not None and not Channel(channel).written:
         raise InvalidInput(f"{Channel(channel).label} takes no written replies")
+    request = None
+    if idempotency_key is not None:
+        request = ReplyRequest.of(
+            idempotency_key,
+            case_id=case_id,
+            text=text,
+            channel=channel,
+            to=to,
+            switch_reason=switch_reason,
+            public=public,
+        )
+    try:
+        return _reply(
+            db,
+            env,
+            actor,
+            case_id,
+            text,
+            channel=channel,
+            to=to,
+            switch_reason=switch_reason,
+            public=public,
+            request=request,
+        )
+    except IntegrityError:
+        if request is None:
+            raise
+        # A copy of this request sent at the same time made the reply first, and the
+        # unique index on the key stopped this one: answer with that reply.
+        with unit_of_work(db, env, actor) as unit:
+            earlier = earlier_reply(db, _acting_agent(unit).id, request)
+            if earlier is not None:
+                return _repeat(db, earlier)
+        raise
+
+
+def _repeat(db: Session, touch_id: int) -> ReplyResult:
+    """The reply an earlier request with the same key made, as it is now."""
+    touch = db.get_one(Touch, touch_id)
+    outbox_id = db.scalars(select(OutboxMessage.id).where(OutboxMessage.touch_id == touch_id)).one()
+    switch_id = db.scalars(
+        select(ChannelSwitch.id).where(ChannelSwitch.to_touch_id == touch_id)
+    ).first()
+    return ReplyResult(
+        touch_id=touch.id,
+        case_id=touch.case_id,
+        outbox_id=outbox_id,
+        channel=touch.channel,
+        delivery=touch.delivery or Delivery.QUEUED,
+        switch_id=switch_id,
+        repeated=True,
+    )
+
+
+def _reply(
+    db: Session,
+    env: Env,
+    actor: Actor,
+    case_id: int,
+    text: str,
+    *,
+    channel: Channel | None,
+    to: IdentityRef | None,
+    switch_reason: SwitchReason | None,
+    public: bool | None,
+    request: ReplyRequest | None,
+) -> ReplyResult:
     with unit_of_work(db, env, actor) as unit:
         agent = _acting_agent(unit)
+        if request is not None:
+            earlier = earlier_reply(db, agent.id, request)
+            if earlier is not None:
+                return _repeat(db, earlier)
         case = case_for_update(unit, case_id, None)
         if case.status is CaseStatus.CLOSED:
             raise Conflict(f"case {case.ref} is closed")
@@ -154,6 +235,8 @@ def reply(
         )
         db.add(touch)
         db.flush()
+        if request is not None:
+            keep_key(unit, agent.id, request, touch.id)
         payload = {
             "to": {"kind": identity.kind.value, "value": identity.value},
             "text": text,

@@ -1,5 +1,5 @@
-"""Cases and everything on them: touches, channel switches, thread keys, tags and
-attachments."""
+"""Cases and everything on them: touches, channel switches, thread keys, reply keys,
+tags and attachments."""
 
 from __future__ import annotations
 
@@ -190,6 +190,24 @@ class ThreadKey(Base):
     key: Mapped[str] = mapped_column(String(500), unique=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     touch_id: Mapped[int | None] = mapped_column(ForeignKey("touches.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReplyKey(Base):
+    """An agent's Idempotency-Key and the reply it made: a client that got no answer
+    sends the request again with the same key and gets that reply back, instead of the
+    customer getting it twice. Keys belong to the agent, so two agents' clients may
+    choose the same one; the unique index settles two copies of a request sent at once.
+    `request_hash` tells a retry from another request reusing the key."""
+
+    __tablename__ = "reply_keys"
+    __table_args__ = (UniqueConstraint("agent_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    touch_id: Mapped[int] = mapped_column(ForeignKey("touches.id"))
+    request_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

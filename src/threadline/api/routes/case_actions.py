@@ -24,6 +24,7 @@ from threadline.actions import (
 )
 from threadline.actions.access import Principal
 from threadline.actions.cases import MAX_REPLY
+from threadline.actions.reply_keys import KEY_PATTERN, MAX_KEY
 from threadline.api.deps import RuntimeDep, SessionDep, require
 from threadline.api.routes.cases import etag
 from threadline.api.schemas import (
@@ -137,15 +138,42 @@ class PriorityIn(Input):
     version: VersionField = None
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY,
+        pattern=KEY_PATTERN,
+        description=(
+            "Makes the request safe to retry: 1 to 200 printable ASCII characters, "
+            "unique per request among the calling agent's keys (e.g. a UUID)"
+        ),
+    ),
+]
+
+
 @router.post(
     "/{case_id}/replies", status_code=202, responses=error_responses(401, 403, 404, 409, 422)
 )
 def post_reply(
-    case_id: CaseId, body: ReplyIn, principal: Worker, runtime: RuntimeDep, db: SessionDep
+    case_id: CaseId,
+    body: ReplyIn,
+    principal: Worker,
+    response: Response,
+    runtime: RuntimeDep,
+    db: SessionDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReplyOut:
     """Reply to the customer. The reply is queued and the worker delivers it; by default
     on the channel of the customer's last message. A reply on another channel is a
-    recorded channel switch, with `switch_reason` (default agent_choice)."""
+    recorded channel switch, with `switch_reason` (default agent_choice).
+
+    Send an `Idempotency-Key` header to make the request safe to retry when no answer
+    came back: the same request again with the same key (the calling agent's keys only)
+    answers 202 with the first reply's `touch_id`, an `Idempotent-Replayed: true`
+    header, and sends nothing more. Reusing a key for another request (another case or
+    text) answers 409 and changes nothing."""
     sent = reply(
         db,
         runtime.env,
@@ -156,7 +184,10 @@ def post_reply(
         to=IdentityRef(body.to.kind, body.to.value) if body.to else None,
         switch_reason=body.switch_reason,
         public=body.public,
+        idempotency_key=idempotency_key,
     )
+    if sent.repeated:
+        response.headers["Idempotent-Replayed"] = "true"
     return ReplyOut(
         touch_id=sent.touch_id,
         delivery="queued",
