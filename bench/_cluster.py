@@ -593,9 +593,11 @@ def verify(
         "touches_in",
         counts.inbound_touches,
         "touches",
-        counts.inbound_touches == plan.inbound and outcome.created == plan.inbound,
+        counts.inbound_touches == plan.inbound
+        and outcome.created + outcome.duplicates == plan.inbound,
         f"{plan.inbound:,} unique inbound messages sent; {outcome.created:,} answered 201, "
-        f"{outcome.duplicates:,} repeats answered 'duplicate'",
+        f"{outcome.duplicates:,} answered 'duplicate' (sent again after the first copy was "
+        "stored but its answer lost)",
     )
     unique_mail = len([m for m in mail if m])
     resent = sum(n - 1 for n in mail.values() if n > 1)
