@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,7 +45,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from bench.common import Report, percentile
+from bench.common import Report, env_int, free_port, percentile, threadline_command
 from threadline.actions import Actor, NewAgent, create_agent, create_token
 from threadline.config import Settings
 from threadline.runtime import Runtime
@@ -60,13 +59,6 @@ START_SECONDS = 60
 GIVE_UP_SECONDS = 180.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def redis_url() -> str | None:
     """The Redis to use, or None when none answers (the workload is then skipped)."""
     url = os.environ.get(REDIS_ENV, DEFAULT_REDIS)
@@ -76,13 +68,6 @@ def redis_url() -> str | None:
     except redis.RedisError:
         return None
     return url
-
-
-def threadline_command() -> list[str]:
-    script = Path(sys.executable).with_name("threadline")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from threadline.cli import main; main()"]
 
 
 # --- the mail sink ---------------------------------------------------------------------
@@ -357,6 +342,17 @@ class Plan:
     senders: int
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
+    @classmethod
+    def from_env(cls, prefix: str, *, quick: bool, inbound: int, replies: int) -> Plan:
+        """<PREFIX>_INBOUND, _REPLIES and _SENDERS (24), with the given full-size
+        defaults; a tenth of those with --quick."""
+        scale = 10 if quick else 1
+        return cls(
+            inbound=env_int(f"{prefix}_INBOUND", inbound // scale),
+            replies=env_int(f"{prefix}_REPLIES", replies // scale),
+            senders=env_int(f"{prefix}_SENDERS", 24),
+        )
+
     @property
     def customers(self) -> int:
         # 60 % of the messages open a thread, 40 % carry one on.
@@ -375,7 +371,6 @@ class Outcome:
     rejected: list[str] = field(default_factory=list)  # 4xx answers: a bug in the plan
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
-    reply_conflicts: int = 0
 
     @property
     def requests(self) -> int:
@@ -515,26 +510,22 @@ class Counts:
     outbox_other: dict[str, int]
 
 
-def database_counts(settings: Settings) -> Counts:
-    runtime = Runtime.start(settings)
-    try:
-        with runtime.db.reading() as read:
-            inbound = read.scalar(text("SELECT count(*) FROM touches WHERE direction = 'in'"))
-            outbound = read.scalar(text("SELECT count(*) FROM touches WHERE direction = 'out'"))
-            rows = read.execute(text("SELECT state, count(*) FROM outbox GROUP BY state"))
-            states: dict[str, int] = {str(state): int(n) for state, n in rows}
-    finally:
-        runtime.close()
+def database_counts(runtime: Runtime) -> Counts:
+    with runtime.db.reading() as read:
+        inbound = read.scalar(text("SELECT count(*) FROM touches WHERE direction = 'in'"))
+        outbound = read.scalar(text("SELECT count(*) FROM touches WHERE direction = 'out'"))
+        rows = read.execute(text("SELECT state, count(*) FROM outbox GROUP BY state"))
+        states: dict[str, int] = {str(state): int(n) for state, n in rows}
     sent = int(states.pop("sent", 0))
     return Counts(int(inbound or 0), int(outbound or 0), sent, states)
 
 
-def wait_for_delivery(settings: Settings, expected: int, timeout: float) -> float:
+def wait_for_delivery(runtime: Runtime, expected: int, timeout: float) -> float:
     """Seconds until the outbox has `expected` messages sent (or the timeout)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         with suppress(OperationalError):  # the database restarting: look again
-            if database_counts(settings).outbox_sent >= expected:
+            if database_counts(runtime).outbox_sent >= expected:
                 break
         time.sleep(0.5)
     return time.monotonic() - started
@@ -666,6 +657,11 @@ class Shape:
     workers: int
     single: bool = False
 
+    @classmethod
+    def from_env(cls, prefix: str) -> Shape:
+        """<PREFIX>_APIS (3) API processes and <PREFIX>_WORKERS (2) workers."""
+        return cls(apis=env_int(f"{prefix}_APIS", 3), workers=env_int(f"{prefix}_WORKERS", 2))
+
     @property
     def label(self) -> str:
         if self.single:
@@ -750,7 +746,12 @@ def finish(
 ) -> list[str]:
     """After the load: wait for the replies to be delivered and the taps to catch up,
     then check everything and emit the figures. Answers the failed checks."""
-    drain = wait_for_delivery(run.settings, plan.replies, delivery_timeout)
+    runtime = Runtime.start(run.settings)
+    try:
+        drain = wait_for_delivery(runtime, plan.replies, delivery_timeout)
+        counts = database_counts(runtime)
+    finally:
+        runtime.close()
     report.emit(
         f"{label}_delivery_drain_s",
         drain,
@@ -760,5 +761,4 @@ def finish(
     )
     published = published_since(run.redis, run.key, run.after)
     wait_for_taps(run.taps, published, 60)
-    counts = database_counts(run.settings)
     return verify(report, plan, outcome, counts, sink.counts(), run.taps, published, label=label)

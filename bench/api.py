@@ -48,7 +48,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,10 +69,12 @@ from bench.common import (
     DbKind,
     Report,
     env_int,
+    free_port,
     fresh_database,
     insert_rows,
     percentile,
     started,
+    threadline_command,
 )
 from threadline.actions import Actor, NewAgent, create_agent, create_token
 from threadline.models import ApiToken, Case, Customer, Identity, Touch, format_ref
@@ -342,24 +343,12 @@ def conversation_rows(
 # --- the server ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(url: str, data_dir: Path, log: Path) -> Iterator[str]:
     """`threadline serve` on a free loopback port, without worker or SMTP listener; its
     base URL once it answers. Always stopped."""
-    port = _free_port()
-    script = Path(sys.executable).with_name("threadline")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from threadline.cli import main; main()"]
-    )
+    port = free_port()
+    command = threadline_command()
     environment = {
         **os.environ,
         "THREADLINE_ENV": "test",

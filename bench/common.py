@@ -13,6 +13,7 @@ import math
 import os
 import pstats
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -228,6 +229,26 @@ def started(url: str, *, clock: Clock | None = None) -> Iterator[Runtime]:
 def fresh_runtime(kind: DbKind, *, clock: Clock | None = None) -> Iterator[Runtime]:
     with fresh_database(kind) as url, started(url, clock=clock) as runtime:
         yield runtime
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now, for a server to start on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def threadline_command() -> list[str]:
+    """How to run `threadline` from this interpreter: its console script when installed
+    beside it, else the CLI module."""
+    script = Path(sys.executable).with_name("threadline")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from threadline.cli import main; main()"]
 
 
 # --- numbers ---------------------------------------------------------------------------

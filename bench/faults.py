@@ -1,7 +1,7 @@
 """Faults in the middle of the scale-out load (see bench/scale.py for the load, the
 processes and the checks). On BENCH_FAULTS_APIS (3) API processes and
-BENCH_FAULTS_WORKERS (2) workers, BENCH_FAULTS_INBOUND (20,000; 3,000 with --quick)
-inbound messages and BENCH_FAULTS_REPLIES (4,000; 600) replies, while:
+BENCH_FAULTS_WORKERS (2) workers, BENCH_FAULTS_INBOUND (20,000; 2,000 with --quick)
+inbound messages and BENCH_FAULTS_REPLIES (4,000; 400) replies, while:
 
 - at 20 % of the load, one API process and one worker are killed with SIGKILL (no
   clean-up: requests in flight get no answer, the worker's claimed messages stay
@@ -37,7 +37,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bench._cluster import MailSink, Plan, Run, Shape, drive, finish, redis_url, running
-from bench.common import Report, env_int, fresh_database, pg_admin_url
+from bench.common import Report, fresh_database, pg_admin_url
 
 CLAIM_SECONDS = 90
 
@@ -99,12 +99,8 @@ def run(report: Report) -> None:
     if admin is None or redis is None:
         report.log("the fault runs need PostgreSQL and Redis; skipped")
         return
-    plan = Plan(
-        inbound=env_int("BENCH_FAULTS_INBOUND", 3_000 if report.quick else 20_000),
-        replies=env_int("BENCH_FAULTS_REPLIES", 600 if report.quick else 4_000),
-        senders=env_int("BENCH_FAULTS_SENDERS", 24),
-    )
-    shape = Shape(apis=env_int("BENCH_FAULTS_APIS", 3), workers=env_int("BENCH_FAULTS_WORKERS", 2))
+    plan = Plan.from_env("BENCH_FAULTS", quick=report.quick, inbound=20_000, replies=4_000)
+    shape = Shape.from_env("BENCH_FAULTS")
     if shape.apis < 2 or shape.workers < 1:
         raise ValueError("the fault run needs at least 2 API processes and 1 worker")
     restart_pg = pg_restart_command(admin)

@@ -40,7 +40,7 @@ from bench._cluster import (
     redis_url,
     running,
 )
-from bench.common import Report, env_int, fresh_database, pg_admin_url
+from bench.common import Report, fresh_database, pg_admin_url
 
 
 def _one_shape(report: Report, shape: Shape, plan: Plan, label: str) -> tuple[float, list[str]]:
@@ -75,17 +75,13 @@ def run(report: Report) -> None:
     if pg_admin_url() is None or redis_url() is None:
         report.log("scale-out needs PostgreSQL and Redis; skipped")
         return
-    plan = Plan(
-        inbound=env_int("BENCH_SCALE_INBOUND", 5_000 if report.quick else 50_000),
-        replies=env_int("BENCH_SCALE_REPLIES", 1_000 if report.quick else 10_000),
-        senders=env_int("BENCH_SCALE_SENDERS", 24),
-    )
-    cluster = Shape(apis=env_int("BENCH_SCALE_APIS", 3), workers=env_int("BENCH_SCALE_WORKERS", 2))
+    plan = Plan.from_env("BENCH_SCALE", quick=report.quick, inbound=50_000, replies=10_000)
+    cluster = Shape.from_env("BENCH_SCALE")
     cluster_rate, cluster_failed = _one_shape(report, cluster, plan, "cluster")
     single_rate, single_failed = _one_shape(
         report,
         Shape(apis=1, workers=0, single=True),
-        Plan(plan.inbound, plan.replies, plan.senders),
+        plan,
         "single",
     )
     report.emit(

@@ -42,7 +42,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,7 +59,16 @@ from urllib.parse import urlencode
 import httpx2 as httpx
 from sqlalchemy import func, select
 
-from bench.common import DbKind, Report, env_int, fresh_database, percentile, started
+from bench.common import (
+    DbKind,
+    Report,
+    env_int,
+    free_port,
+    fresh_database,
+    percentile,
+    started,
+    threadline_command,
+)
 from threadline.actions import Actor, NewAgent, create_agent, set_presence
 from threadline.channels.twilio.signature import compute_signature
 from threadline.channels.twilio.voice import BASE, BRIDGED_PATH, QUEUE_PATH, STATUS_PATH, WAIT_PATH
@@ -131,24 +139,12 @@ class Tally:
 # --- the server -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serving(url: str, line: Line, data_dir: Path, log: Path) -> Iterator[str]:
     """`threadline serve` on a free loopback port with the phone channel on, without
     worker or SMTP listener; its base URL once it answers. Always stopped."""
-    port = _free_port()
-    script = Path(sys.executable).with_name("threadline")
-    command = (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from threadline.cli import main; main()"]
-    )
+    port = free_port()
+    command = threadline_command()
     environment = {
         **os.environ,
         "THREADLINE_ENV": "test",
