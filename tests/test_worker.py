@@ -21,10 +21,12 @@ from typing import TypeVar
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.factories import agent, inbound
 from tests.mail_support import CUSTOMER_MAIL_ID, SmtpSink, drain, email_case
+from tests.tcp_proxy import TcpProxy
 from threadline.actions import Actor, Env, receive, reply, set_status
 from threadline.actions.outbox import RetryPolicy
 from threadline.api.app import create_app
@@ -549,3 +551,40 @@ def test_the_configured_claim_is_how_long_a_killed_workers_message_waits(
         assert len(sink.received) == 1 and rows(runtime)[0].state is OutboxState.SENT
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_database_away_while_a_send_is_recorded_does_not_send_it_twice(
+    db: Session, settings: Settings, clock: FrozenClock, sink: SmtpSink
+) -> None:
+    """PostgreSQL restarting just after the relay took a reply: the worker keeps trying
+    to record the send until the database answers again, so when the claim lapses there
+    is nothing left to send a second time."""
+    target = make_url(settings.database_url)
+    with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+        through_proxy = target.set(host="127.0.0.1", port=proxy.port)
+        runtime = Runtime.start(
+            settings.model_copy(
+                update={"database_url": through_proxy.render_as_string(hide_password=False)}
+            ),
+            clock=clock,
+        )
+        try:
+            replies(db, runtime.env, 1)
+            relay = SmtpSender(sink.url(), mail_domain=settings.mail_domain, timeout=10)
+
+            class DatabaseGoesAway:
+                def send(self, outbound: Outbound) -> DeliveryResult:
+                    result = relay.send(outbound)
+                    proxy.cut()
+                    threading.Timer(1.5, proxy.restore).start()
+                    return result
+
+            worker = Worker(runtime, "w1", {Channel.EMAIL: DatabaseGoesAway()})  # type: ignore[dict-item]
+            assert worker.run_once() == 1
+            assert [row.state for row in rows(runtime)] == [OutboxState.SENT]
+            clock.advance(timedelta(seconds=worker.lease_seconds + 1))
+            assert email_worker(runtime, sink, "w2").run_once() == 0
+            assert len(sink.received) == 1
+        finally:
+            runtime.close()

@@ -16,8 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from threadline import leases
@@ -51,6 +54,11 @@ LEASE_SECONDS = 300
 # and no other worker can have taken the message over meanwhile.
 SEND_MARGIN_SECONDS = 60
 POLL_SECONDS = 2.0
+# Recording a provider's answer while the database is away is tried again, with pauses
+# doubling up to the longest, until this long before the claim lapses.
+RECORD_MARGIN_SECONDS = 5
+RECORD_FIRST_PAUSE = 0.2
+RECORD_LONGEST_PAUSE = 2.0
 # How often a waiting worker looks at its stop flag and at new events.
 _TICK = 0.25
 
@@ -176,6 +184,9 @@ class Worker:
         self.retry = retry
         self.jobs = tuple(jobs)
         self._next_run = dict.fromkeys((job.name for job in self.jobs), 0.0)
+        # Set while run_forever is asked to stop: a record that cannot be written then
+        # gives up at once instead of waiting for the database.
+        self._stopping = threading.Event()
 
     def run_once(self) -> int:
         """Claim one batch of due messages and deliver it; answers how many were claimed."""
@@ -220,6 +231,7 @@ class Worker:
             self.worker_id,
             ", ".join(sorted(self.senders)) or "nothing (no provider configured)",
         )
+        self._stopping = stop
         self._guard("releasing held messages", self.release_held)
         subscription = self._subscribe()
         try:
@@ -276,21 +288,44 @@ class Worker:
             )
 
     def _record(self, item: Claimed, work: Callable[[Session], T]) -> T | None:
-        """Bookkeeping right after the provider answered. If it cannot be written (the
-        database away), the claim lapses and the message is sent again later, with the
-        same Message-ID for email, so that nothing is lost."""
+        """Bookkeeping right after the provider answered. The message has gone, so losing
+        this record would send it twice: while the database is unreachable (a restart, a
+        fail-over) the record is tried again until shortly before the claim lapses. Only if
+        the database stays away that long is the message sent again later, with the same
+        Message-ID for email, so that nothing is lost."""
 
         def attempt() -> T:
             with self.runtime.db.session() as db:
                 return work(db)
 
-        try:
-            return with_retry(attempt)
-        except Conflict as exc:
-            log.warning("outbox %s: %s", item.outbox_id, exc.message)
-        except Exception:
-            log.exception("outbox %s: could not record the provider's answer", item.outbox_id)
-        return None
+        deadline = item.claimed_until - timedelta(seconds=RECORD_MARGIN_SECONDS)
+        pause = RECORD_FIRST_PAUSE
+        while True:
+            try:
+                return with_retry(attempt)
+            except Conflict as exc:
+                log.warning("outbox %s: %s", item.outbox_id, exc.message)
+                return None
+            except (OperationalError, InterfaceError, PoolTimeout) as exc:
+                left = (deadline - self.runtime.env.clock.now()).total_seconds()
+                if left <= 0 or self._stopping.is_set():
+                    log.error(
+                        "outbox %s: the database stayed unreachable; the message will be "
+                        "sent again when its claim lapses: %s",
+                        item.outbox_id,
+                        exc,
+                    )
+                    return None
+                log.warning(
+                    "outbox %s: could not record the provider's answer yet, trying again: %s",
+                    item.outbox_id,
+                    type(exc).__name__,
+                )
+                self._stopping.wait(min(pause, left))
+                pause = min(pause * 2, RECORD_LONGEST_PAUSE)
+            except Exception:
+                log.exception("outbox %s: could not record the provider's answer", item.outbox_id)
+                return None
 
     def _run_jobs(self) -> None:
         now = time.monotonic()
