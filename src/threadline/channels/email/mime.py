@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
-from email.policy import compat32, default
+from email.policy import compat32
 
 from threadline.channels.email.charsets import decode_bytes
 from threadline.channels.email.classify import ReportParts
@@ -150,7 +150,7 @@ def _salvage_parts(data: bytes) -> list[Message] | None:
         return None
     delimiter = re.compile(rb"^--" + re.escape(boundary) + rb"(?:--)?[ \t]*\r?\n?", re.MULTILINE)
     chunks = delimiter.split(data)[1:]
-    parser = BytesParser(policy=default)
+    parser = BytesParser(policy=compat32)
     parts: list[Message] = []
     for chunk in chunks:
         if not chunk.strip():
@@ -256,7 +256,7 @@ def _inner_message(part: Message, info: PartInfo) -> Message | None:
         encoded = raw_payload(inner) if inner is not None else raw_payload(part)
         decoded = undo_transfer_encoding(encoded, info.transfer_encoding)
         try:
-            reparsed = BytesParser(policy=default).parsebytes(decoded)
+            reparsed = BytesParser(policy=compat32).parsebytes(decoded)
         except FRAGILE:
             return None
         if Headers.of(reparsed).fields:
