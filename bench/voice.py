@@ -32,7 +32,12 @@ Setting-up choices, so that every call takes the full path:
 - BENCH_VOICE_SENDERS lifecycles first warm the server up, not counted in the figures;
   then 50 lifecycles from one sender alone give `incoming_alone_p50_ms` and
   `webhook_alone_p50_ms`, the time the server needs for one webhook (under load the
-  figures are mostly the queue in front of a saturated server).
+  figures are mostly the queue in front of a saturated server);
+- after the closed loop, BENCH_VOICE_PACED_CALLS (600; 150 with --quick) calls arrive
+  on a fixed schedule, BENCH_VOICE_RATE (5) a second, whether or not the earlier ones
+  are done, each call's webhooks back to back: `incoming_twiml_paced_p50/p99_ms` and
+  `webhook_paced_p99_ms`, what a caller waits on a very busy line (5 calls a second is
+  18,000 an hour) rather than on a server kept saturated.
 Client and server share the machine's cores, so the senders' CPU time is in the figures."""
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ MAX_FAILURES = 20  # senders stop starting lifecycles past this many failed requ
 SHOWN_FAILURES = 5  # failed requests written to the log
 FIRST_TRACEBACK_LINES = 40
 ALONE_CALLS = 50  # lifecycles from one sender alone, before the load
+PACED_CONNECTIONS = 50  # the paced callers' pool: more than are ever in flight at once
 
 # The call as the status callbacks tell it: held from 20 s to 50 s, ended at 120 s.
 HOLD_AT, UNHOLD_AT, CALL_SECONDS = 20, 50, 120
@@ -402,6 +408,28 @@ async def _drive(
     return tally, seconds
 
 
+async def _drive_paced(
+    base: str, line: Line, agents: Sequence[int], calls: int, rate: float, first: int
+) -> tuple[Tally, float]:
+    """`calls` lifecycles arriving on a fixed schedule, `rate` a second, whether or not
+    the earlier ones are done (an open loop: callers do not wait for each other), each
+    call's webhooks posted back to back; the tally and the seconds taken."""
+    tally = Tally()
+    limits = httpx.Limits(max_connections=PACED_CONNECTIONS)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+        began = time.perf_counter()
+
+        async def caller(index: int) -> None:
+            await asyncio.sleep(max(0.0, began + index / rate - time.perf_counter()))
+            tally.lifecycles += 1
+            if not await _lifecycle(http, line, tally, first + index, agents):
+                tally.failed_calls += 1
+
+        await asyncio.gather(*(caller(index) for index in range(calls)))
+        seconds = time.perf_counter() - began
+    return tally, seconds
+
+
 # --- seeding and checking ---------------------------------------------------------------
 
 
@@ -542,11 +570,48 @@ def _emit_alone(report: Report, kind: DbKind, alone: Tally) -> None:
         report.emit("webhook_alone_p50_ms", percentile(every, 50), "ms", db=kind, note=note)
 
 
-def _one_database(report: Report, kind: DbKind, calls: int, senders: int, agents: int) -> None:
+def _emit_paced(report: Report, kind: DbKind, paced: Tally, calls: int, rate: float) -> None:
+    """Calls arriving at a steady rate rather than as fast as the server answers: the
+    wait a caller has on a busy line, where the closed loop shows a saturated server."""
+    webhooks = calls * len(STEPS)
+    how = (
+        f"{calls:,} calls arriving at {rate:g} a second ({rate * len(STEPS):g} webhooks/s, "
+        f"{rate * 3600:,.0f} calls an hour), each call's webhooks back to back"
+    )
+    incoming = sorted(paced.latencies["incoming"])
+    if incoming:
+        p99 = percentile(incoming, 99)
+        verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
+        note = f"the TwiML answer to a ringing call; {how}"
+        report.emit(
+            "incoming_twiml_paced_p50_ms", percentile(incoming, 50), "ms", db=kind, note=note
+        )
+        report.emit(
+            "incoming_twiml_paced_p99_ms",
+            p99,
+            "ms",
+            db=kind,
+            note=f"{note}; target <= {TARGET_P99_MS:.0f} ms {verdict}",
+        )
+    every = paced.all_latencies()
+    if every:
+        note = f"{len(every):,} of {webhooks:,} webhooks answered as expected; {how}"
+        report.emit("webhook_paced_p99_ms", percentile(every, 99), "ms", db=kind, note=note)
+
+
+def _one_database(
+    report: Report,
+    kind: DbKind,
+    calls: int,
+    senders: int,
+    agents: int,
+    paced_calls: int,
+    rate: float,
+) -> None:
     line = Line(token=uuid.uuid4().hex, account_sid="AC" + uuid.uuid4().hex)
     warm_up = senders
     alone_calls = min(ALONE_CALLS, calls)
-    expected = warm_up + alone_calls + calls
+    expected = warm_up + alone_calls + calls + paced_calls
     agents = max(agents, math.ceil(expected / VOICE_CAPACITY))
     with (
         fresh_database(kind) as url,
@@ -561,13 +626,22 @@ def _one_database(report: Report, kind: DbKind, calls: int, senders: int, agents
             # A phase that failed stops the run: a wedged server answers each request
             # only after its pool's 30 s timeout.
             warmed, _ = asyncio.run(_drive(base, line, agent_ids, warm_up, senders, 0))
-            alone, tally, seconds = Tally(), Tally(), 0.0
+            alone, tally, paced, seconds = Tally(), Tally(), Tally(), 0.0
             if not warmed.failures:
                 alone, _ = asyncio.run(_drive(base, line, agent_ids, alone_calls, 1, warm_up))
             if not warmed.failures and not alone.failures:
                 first = warm_up + alone_calls
                 tally, seconds = asyncio.run(_drive(base, line, agent_ids, calls, senders, first))
-        for other in (warmed, alone):
+            if not (warmed.failures or alone.failures or tally.failures) and paced_calls:
+                first = warm_up + alone_calls + calls
+                paced, paced_seconds = asyncio.run(
+                    _drive_paced(base, line, agent_ids, paced_calls, rate, first)
+                )
+                report.log(
+                    f"{kind}: paced, {paced.sent:,} webhooks in {paced_seconds:.1f} s, "
+                    f"{paced.failures} failed"
+                )
+        for other in (warmed, alone, paced):
             tally.failures += other.failures
             tally.failed_calls += other.failed_calls
         report.log(f"{kind}: {tally.sent:,} webhooks in {seconds:.1f} s, {tally.failures} failed")
@@ -576,6 +650,7 @@ def _one_database(report: Report, kind: DbKind, calls: int, senders: int, agents
             stored = _stored(runtime)
         _emit(report, kind, tally, seconds, senders, stored)
         _emit_alone(report, kind, alone)
+        _emit_paced(report, kind, paced, paced_calls, rate)
         problems = _server_problems(log)
         if problems:
             report.log(f"{kind}: the server logged errors or warnings:")
@@ -585,6 +660,8 @@ def _one_database(report: Report, kind: DbKind, calls: int, senders: int, agents
             wrong.append(f"{tally.failures} webhooks failed ({tally.failed_calls} calls)")
         if tally.lifecycles != calls:
             wrong.append(f"{tally.lifecycles} of {calls} calls were posted")
+        if paced.lifecycles != paced_calls:
+            wrong.append(f"{paced.lifecycles} of {paced_calls} paced calls were posted")
         if stored.calls != expected or stored.completed != expected:
             wrong.append(
                 f"{stored.completed} of {expected} calls completed ({stored.calls} stored)"
@@ -603,11 +680,13 @@ def run(report: Report) -> None:
     calls = env_int("BENCH_VOICE_CALLS", 300 if report.quick else 2_000)
     senders = env_int("BENCH_VOICE_SENDERS", 20)
     agents = env_int("BENCH_VOICE_AGENTS", 20)
+    paced_calls = env_int("BENCH_VOICE_PACED_CALLS", 150 if report.quick else 600)
+    rate = float(os.environ.get("BENCH_VOICE_RATE", "5"))
     # A database that fails does not keep the others from being measured.
     failed: list[str] = []
     for kind in report.databases():
         try:
-            _one_database(report, kind, calls, senders, agents)
+            _one_database(report, kind, calls, senders, agents, paced_calls, rate)
         except Exception as exc:
             report.log(f"{kind}: FAILED: {exc}")
             failed.append(f"{exc}")
