@@ -153,6 +153,48 @@ def _as_waiting(rows: Iterable[Any]) -> list[Waiting]:
     ]
 
 
+# The statements routing runs for every case that rings or writes in, built once: building
+# a statement costs more than running it on a small desk.
+_ONE_WAITING = _waiting_columns().where(
+    Case.id == bindparam("case_id"), Case.owner_id.is_(None), Case.status.in_(ACTIVE_STATUSES)
+)
+_ONLINE_AGENTS = (
+    select(Agent.id, Agent.skills, Agent.capacity, Agent.last_routed_at, agent_teams.c.team_id)
+    .outerjoin(agent_teams, agent_teams.c.agent_id == Agent.id)
+    .where(
+        Agent.active.is_(True),
+        Agent.presence == Presence.ONLINE,
+        Agent.role.in_(sorted(OWNING_ROLES)),
+    )
+)
+_LOADS = (
+    select(Case.owner_id, Case.channel, func.count())
+    .where(
+        Case.owner_id.in_(bindparam("agent_ids", expanding=True)),
+        Case.status.in_(ACTIVE_STATUSES),
+    )
+    .group_by(Case.owner_id, Case.channel)
+)
+_RANKED_OWNERS = (
+    select(
+        Case.customer_id,
+        Case.owner_id,
+        func.row_number()
+        .over(partition_by=Case.customer_id, order_by=(Case.updated_at.desc(), Case.id.desc()))
+        .label("n"),
+    )
+    .where(
+        Case.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        Case.owner_id.is_not(None),
+    )
+    .subquery()
+)
+# Each customer's most recent owner.
+_PREVIOUS_OWNERS = select(_RANKED_OWNERS.c.customer_id, _RANKED_OWNERS.c.owner_id).where(
+    _RANKED_OWNERS.c.n == 1
+)
+
+
 def waiting_cases(conn: Connection, *, limit: int, offset: int = 0) -> list[Waiting]:
     """Ownerless new and open cases, in the order they are served."""
     statement = _in_turn(
@@ -168,16 +210,7 @@ def build_router(unit: Unit, cases: Sequence[Waiting]) -> Router:
     conn = unit.conn
     seats: dict[int, tuple[Any, ...]] = {}
     teams: dict[int, set[int]] = {}
-    rows = conn.execute(
-        select(Agent.id, Agent.skills, Agent.capacity, Agent.last_routed_at, agent_teams.c.team_id)
-        .outerjoin(agent_teams, agent_teams.c.agent_id == Agent.id)
-        .where(
-            Agent.active.is_(True),
-            Agent.presence == Presence.ONLINE,
-            Agent.role.in_(sorted(OWNING_ROLES)),
-        )
-    )
-    for agent_id, skills, capacity, last_routed_at, team_id in rows:
+    for agent_id, skills, capacity, last_routed_at, team_id in conn.execute(_ONLINE_AGENTS):
         seats[agent_id] = (skills, capacity, last_routed_at)
         if team_id is not None:
             teams.setdefault(agent_id, set()).add(team_id)
@@ -193,24 +226,9 @@ def build_router(unit: Unit, cases: Sequence[Waiting]) -> Router:
     ]
     if not agents or not cases:
         return Router(agents, now=unit.now)
-    loads = conn.execute(
-        select(Case.owner_id, Case.channel, func.count())
-        .where(Case.owner_id.in_(list(seats)), Case.status.in_(ACTIVE_STATUSES))
-        .group_by(Case.owner_id, Case.channel)
-    )
+    loads = conn.execute(_LOADS, {"agent_ids": list(seats)})
     customers = sorted({case.customer_id for case in cases})
-    ranked = (
-        select(
-            Case.customer_id,
-            Case.owner_id,
-            func.row_number()
-            .over(partition_by=Case.customer_id, order_by=(Case.updated_at.desc(), Case.id.desc()))
-            .label("n"),
-        )
-        .where(Case.customer_id.in_(customers), Case.owner_id.is_not(None))
-        .subquery()
-    )
-    previous = conn.execute(select(ranked.c.customer_id, ranked.c.owner_id).where(ranked.c.n == 1))
+    previous = conn.execute(_PREVIOUS_OWNERS, {"customer_ids": customers})
     return Router(
         agents,
         [(owner_id, channel, count) for owner_id, channel, count in loads if owner_id],
@@ -316,12 +334,7 @@ def route_case(unit: Unit, case_id: int) -> int | None:
     Answers the new owner, or None when the case is not waiting or nobody can take it
     now (it stays ownerless, for the worker's next round)."""
     unit.db.flush()
-    rows = unit.conn.execute(
-        _waiting_columns().where(
-            Case.id == case_id, Case.owner_id.is_(None), Case.status.in_(ACTIVE_STATUSES)
-        )
-    )
-    cases = _as_waiting(rows)
+    cases = _as_waiting(unit.conn.execute(_ONE_WAITING, {"case_id": case_id}))
     if not cases:
         return None
     routed = assign_cases(unit, build_router(unit, cases), cases)

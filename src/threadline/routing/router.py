@@ -72,6 +72,11 @@ LIVE_CHANNELS = frozenset({Channel.PHONE, Channel.CHAT})
 ACTIVE_STATUSES = (CaseStatus.NEW, CaseStatus.OPEN)
 
 
+# Iterating an Enum class is slow; routing does it for every agent of every decision.
+_CHANNELS = tuple(Channel)
+_GROUPS = tuple(ChannelGroup)
+
+
 def group_of(channel: Channel | None) -> ChannelGroup:
     return _GROUP_OF[channel]
 
@@ -96,7 +101,7 @@ class Limits:
             if limit is None and len(channels) == 1:
                 limit = given.get(channels[0].value)
             groups[group] = DEFAULT_LIMITS[group] if limit is None else limit
-        channels_capped = {c: given[c.value] for c in Channel if c.value in given}
+        channels_capped = {c: given[c.value] for c in _CHANNELS if c.value in given}
         return cls(groups=groups, channels=channels_capped)
 
 
@@ -145,7 +150,7 @@ class _Seat:
         self.teams = agent.teams
         self.group_limits = dict(limits.groups)
         self.channel_limits = dict(limits.channels)
-        self.by_group = dict.fromkeys(ChannelGroup, 0)
+        self.by_group = dict.fromkeys(_GROUPS, 0)
         self.by_channel: dict[Channel | None, int] = {}
         self.total = 0
         # Among equals, the agent routed to longest ago goes first; one never routed to
