@@ -4,7 +4,7 @@ calling, and the permission check, each written once as an `Annotated` alias."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -41,7 +41,12 @@ def set_session_cookie(response: Response, token: str, runtime: Runtime) -> None
     )
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that only compute are `async def`: FastAPI runs a plain `def` dependency
+# in a worker thread, and each such hop costs more than the work on a small machine.
+# Whatever touches the database stays a plain `def`, off the event loop.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime), "create_app() stores the runtime on app.state"
     return runtime
@@ -102,11 +107,11 @@ def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: Permission) -> Callable[[Principal], Principal]:
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets the call through only when the caller's role grants
     `permission` (see threadline.permissions)."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not allows(principal.role, permission):
             raise Forbidden(
                 f"a {principal.role.value} may not {permission.value.replace('_', ' ')}"
