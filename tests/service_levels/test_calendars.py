@@ -71,6 +71,25 @@ def test_shop_counts_its_shorter_friday() -> None:
     )
 
 
+def test_friday_evening_email_before_a_bank_holiday_monday() -> None:
+    """Friday 28 August 2026, 17:30, before the summer bank holiday on Monday the 31st.
+    An office open on weekdays 09:00-17:30 has just closed: nothing counts on Friday, the
+    weekend or the Monday, and four hours from Tuesday's 09:00 make 13:00. The contact
+    centre, open until 20:00 and on Saturdays, owes the answer on Saturday at 10:30."""
+    office = BusinessCalendar.parse(
+        "Office",
+        "Europe/London",
+        {day: [["09:00", "17:30"]] for day in WEEKDAYS_ONLY},
+        holidays_country="GB-ENG",
+    )
+    assert date(2026, 8, 31) in public_holidays("GB-ENG", 2026)
+    friday_evening = london(2026, 8, 28, 17, 30)
+    assert add_business_time(office, friday_evening, 4 * HOUR) == london(2026, 9, 1, 13, 0)
+    assert add_business_time(CONTACT_CENTRE, friday_evening, 4 * HOUR) == london(
+        2026, 8, 29, 10, 30
+    )
+
+
 def test_christmas_counts_from_the_first_day_not_a_bank_holiday() -> None:
     # 2026: Christmas Friday, Boxing Day Saturday, observed on Monday the 28th.
     assert {date(2026, 12, 25), date(2026, 12, 26), date(2026, 12, 28)} <= public_holidays(
