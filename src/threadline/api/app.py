@@ -132,11 +132,13 @@ def api_v1() -> APIRouter:
 
 def webhooks() -> APIRouter:
     """The providers' webhooks, under /webhooks: each checks its provider's signature."""
-    from threadline.api.routes import twilio_sms, twilio_voice
+    from threadline.api.routes import meta_webhooks, twilio_sms, twilio_voice, x_webhooks
 
     router = APIRouter()
     router.include_router(twilio_voice.router)
     router.include_router(twilio_sms.router)
+    router.include_router(meta_webhooks.router)
+    router.include_router(x_webhooks.router)
     return router
 
 

@@ -1,0 +1,77 @@
+"""What the Meta and X webhook tests share: reading back what landed, and hypothesis
+strategies for provider JSON that is mostly well-formed and sometimes anything at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx2 import Response
+from hypothesis import strategies as st
+
+from tests.api.conftest import Caller
+from tests.conftest import table_rows
+from threadline.models import Touch
+from threadline.runtime import Runtime
+
+
+def shown(client: TestClient, caller: Caller, touch: Touch) -> dict[str, Any]:
+    """The touch as the desk's API shows it to `caller`."""
+    answer = client.get(f"/api/v1/cases/{touch.case_id}/touches", headers=caller.headers)
+    assert answer.status_code == 200, answer.text
+    (found,) = [t for t in answer.json()["items"] if t["id"] == touch.id]
+    return dict(found)
+
+
+def snapshot(runtime: Runtime, tables: Iterable[str]) -> dict[str, list[tuple[object, ...]]]:
+    with runtime.db.reading() as read:
+        return {table: table_rows(read, table) for table in tables}
+
+
+def receipt(answer: Response) -> dict[str, int]:
+    """A webhook's 200 answer: what the delivery came to."""
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+ODD_WORDS = ["²³", "9" * 5000, "", " ", "null", "-1", "1e400"]
+
+
+@lru_cache
+def json_values(words: tuple[str, ...] = ()) -> st.SearchStrategy[object]:
+    """Any JSON value (NaN and the infinities included: Python's json reads them),
+    with strings now and then from `words`."""
+    leaves = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=12)
+        | st.sampled_from([*words, *ODD_WORDS])
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+        max_leaves=20,
+    )
+
+
+def shaped(template: object, words: tuple[str, ...] = ()) -> st.SearchStrategy[object]:
+    """JSON shaped like `template`: dicts whose keys are there (or, written `key?`, may
+    be missing), one-element lists standing for lists of any length, strategies or
+    constants at the leaves; where, one time in ten, any part is anything at all."""
+    inner: st.SearchStrategy[object]
+    if isinstance(template, dict):
+        required = {k: shaped(v, words) for k, v in template.items() if not k.endswith("?")}
+        optional = {k[:-1]: shaped(v, words) for k, v in template.items() if k.endswith("?")}
+        inner = st.fixed_dictionaries(required, optional=optional)
+    elif isinstance(template, list):
+        inner = st.lists(shaped(template[0], words), max_size=3)
+    elif isinstance(template, st.SearchStrategy):
+        inner = template
+    else:
+        inner = st.just(template)
+    anything = json_values(words)
+    return st.integers(0, 9).flatmap(lambda roll: inner if roll else anything)
