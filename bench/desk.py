@@ -12,10 +12,16 @@ desk all day). Figures, medians over the loads, in milliseconds from navigation 
 
 - `<page>_first_paint_ms`: first-contentful-paint from the Paint Timing API;
 - `<page>_interactive_ms`: `domContentLoadedEventEnd` from Navigation Timing. The desk's
-  scripts are ES modules, which run before DOMContentLoaded fires, so this is the moment
-  every module has run and attached its handlers (shortcuts, live updates, actions); a
-  page that sets `document.body.dataset.ready` later than that is timed to that instead;
+  scripts (its ES modules, linked into one inline script: web/assets.py) run before
+  DOMContentLoaded fires, so this is the moment every module has run and attached its
+  handlers (shortcuts, live updates, actions); a page that sets
+  `document.body.dataset.ready` later than that is timed to that instead;
 - `<page>_load_ms`: `loadEventEnd`, for reference;
+- where the time goes, also medians from navigation start: `<page>_response_end_ms`
+  (`responseEnd`: the page's HTML has arrived; the server's time and the browser's
+  start of the navigation) and `<page>_dom_interactive_ms` (`domInteractive`: the HTML
+  is parsed; what follows up to interactive is the page's scripts, and whatever
+  rendering the browser fits in before them);
 - `<page>_server_ms`: the server's time for the page alone: median of BENCH_DESK_REQUESTS
   (30; 10 with --quick) GETs over httpx on loopback with the same session cookie, after
   a warm-up, timed from request to the last byte.
@@ -69,6 +75,8 @@ TIMINGS_JS = """async () => {
   const ready = performance.getEntriesByName("desk-ready")[0];
   return {
     fcp: painted ? painted.startTime : null,
+    response: nav.responseEnd,
+    parsed: nav.domInteractive,
     dcl: nav.domContentLoadedEventEnd,
     load: nav.loadEventEnd,
     ready: ready ? ready.startTime : null,
@@ -176,6 +184,7 @@ def _browser_figures(
             page.close()
             for name, path in pages.items():
                 first_paint, interactive, loaded = [], [], []
+                responded, parsed = [], []
                 for n in range(loads + 1):  # the first load warms the caches
                     tab = context.new_page()
                     answer = tab.goto(path, wait_until="load")
@@ -190,6 +199,8 @@ def _browser_figures(
                     ready = max(float(seen["dcl"]), float(seen["ready"] or 0.0))
                     interactive.append(ready)
                     loaded.append(float(seen["load"]))
+                    responded.append(float(seen["response"]))
+                    parsed.append(float(seen["parsed"]))
                 if first_paint:
                     _emit(report, name, "first_paint_ms", first_paint)
                 else:
@@ -200,6 +211,8 @@ def _browser_figures(
                     f"({'within' if made <= TARGET_MS else 'over'} the {TARGET_MS:.0f} ms target)"
                 )
                 _emit(report, name, "load_ms", loaded)
+                _emit(report, name, "response_end_ms", responded)
+                _emit(report, name, "dom_interactive_ms", parsed)
                 _emit(report, name, "server_ms", _server_times(base, path, cookies, requests))
         finally:
             browser.close()

@@ -186,6 +186,18 @@ class SmtpSink:
             time.sleep(0.02)
         raise AssertionError(f"the sink got {len(self.received)} messages, not {count}")
 
+    def wait_for_one(self, holding: bytes, timeout: float = 10.0) -> SinkMail:
+        """The first message whose bytes hold `holding`, once it has arrived. Where one
+        sink serves several tests, a mail another test caused can arrive late, so
+        counting messages is not enough to find one's own."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for mail in self.received:
+                if holding in mail.raw:
+                    return mail
+            time.sleep(0.02)
+        raise AssertionError(f"no message holding {holding!r} in {len(self.received)} received")
+
 
 @dataclass(frozen=True)
 class Certificate:

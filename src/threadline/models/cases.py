@@ -62,6 +62,8 @@ class Case(Base):
             sqlite_where=text("owner_id IS NULL"),
             postgresql_where=text("owner_id IS NULL"),
         ),
+        # The inbox's count of Breaching soon: unresolved cases past their warning time.
+        Index(None, "status", "warns_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,16 +1,20 @@
 """Headers that keep the desk's pages to themselves: a content security policy that
 allows scripts, styles, images and connections from this site only (so nothing a
-customer wrote can run, and no page talks to another host), no framing, no sniffing."""
+customer wrote can run, and no page talks to another host), no framing, no sniffing.
+The pages' own inline scripts (web/assets.py) are allowed by their hashes, never by
+'unsafe-inline'."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from threadline.web.assets import script_hashes
+
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self'",
+        f"script-src 'self' {script_hashes()}",
         "style-src 'self'",
         "img-src 'self' data:",
         "font-src 'self'",

@@ -15,10 +15,11 @@ from starlette.responses import HTMLResponse
 
 from threadline import __version__
 from threadline.html import sanitise
+from threadline.web import assets
 from threadline.web import format as fmt
 
 HERE = Path(__file__).parent
-STATIC_DIR = HERE / "static"
+STATIC_DIR = assets.STATIC_DIR
 
 
 def sanitised(html: str) -> Markup:
@@ -73,7 +74,7 @@ def _environment() -> jinja2.Environment:
         sanitised=sanitised,
         customer_html=customer_html,
     )
-    env.globals.update(version=__version__)
+    env.globals.update(version=__version__, page_script=assets.page_script)
     return env
 
 
