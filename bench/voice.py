@@ -521,19 +521,7 @@ def _emit(
     )
     if seconds > 0:
         report.emit("webhooks_per_s", tally.sent / seconds, "webhooks/s", db=kind, note=how)
-    incoming = sorted(tally.latencies["incoming"])
-    if incoming:
-        p99 = percentile(incoming, 99)
-        verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
-        note = f"the TwiML answer to a ringing call; {how}"
-        report.emit("incoming_twiml_p50_ms", percentile(incoming, 50), "ms", db=kind, note=note)
-        report.emit(
-            "incoming_twiml_p99_ms",
-            p99,
-            "ms",
-            db=kind,
-            note=f"{note}; target <= {TARGET_P99_MS:.0f} ms {verdict}",
-        )
+    _emit_incoming(report, kind, tally, "incoming_twiml", how)
     every = tally.all_latencies()
     if every:
         note = f"all {len(every):,} webhooks answered as expected; {how}"
@@ -558,6 +546,25 @@ def _emit(
     )
 
 
+def _emit_incoming(report: Report, kind: DbKind, tally: Tally, name: str, how: str) -> None:
+    """`<name>_p50_ms` and `<name>_p99_ms` of the TwiML answers to ringing calls, the
+    p99 against the target."""
+    incoming = sorted(tally.latencies["incoming"])
+    if not incoming:
+        return
+    p99 = percentile(incoming, 99)
+    verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
+    note = f"the TwiML answer to a ringing call; {how}"
+    report.emit(f"{name}_p50_ms", percentile(incoming, 50), "ms", db=kind, note=note)
+    report.emit(
+        f"{name}_p99_ms",
+        p99,
+        "ms",
+        db=kind,
+        note=f"{note}; target <= {TARGET_P99_MS:.0f} ms {verdict}",
+    )
+
+
 def _emit_alone(report: Report, kind: DbKind, alone: Tally) -> None:
     """One sender, nothing else running: the time the server needs for a webhook, where
     the figures under load are mostly the queue in front of a saturated server."""
@@ -578,21 +585,7 @@ def _emit_paced(report: Report, kind: DbKind, paced: Tally, calls: int, rate: fl
         f"{calls:,} calls arriving at {rate:g} a second ({rate * len(STEPS):g} webhooks/s, "
         f"{rate * 3600:,.0f} calls an hour), each call's webhooks back to back"
     )
-    incoming = sorted(paced.latencies["incoming"])
-    if incoming:
-        p99 = percentile(incoming, 99)
-        verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
-        note = f"the TwiML answer to a ringing call; {how}"
-        report.emit(
-            "incoming_twiml_paced_p50_ms", percentile(incoming, 50), "ms", db=kind, note=note
-        )
-        report.emit(
-            "incoming_twiml_paced_p99_ms",
-            p99,
-            "ms",
-            db=kind,
-            note=f"{note}; target <= {TARGET_P99_MS:.0f} ms {verdict}",
-        )
+    _emit_incoming(report, kind, paced, "incoming_twiml_paced", how)
     every = paced.all_latencies()
     if every:
         note = f"{len(every):,} of {webhooks:,} webhooks answered as expected; {how}"

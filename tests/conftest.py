@@ -12,11 +12,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from threadline.actions.base import Env
+from threadline.api.app import create_app
 from threadline.clock import FrozenClock
 from threadline.config import Settings
 from threadline.migrate import upgrade
@@ -119,6 +121,14 @@ def env(runtime: Runtime) -> Env:
 def db(runtime: Runtime) -> Iterator[Session]:
     with runtime.db.session() as session:
         yield session
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """The whole app over the runtime, signed in as nobody (tests/web/ overrides it with
+    a desk session)."""
+    with TestClient(create_app(runtime)) as test_client:
+        yield test_client
 
 
 def table_rows(session: Session, table: str) -> list[tuple[object, ...]]:

@@ -3,16 +3,12 @@ with API tokens, and a browser-like client signed in with a cookie."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from threadline.actions import Actor, Env, NewAgent, create_agent, create_token
-from threadline.api.app import create_app
-from threadline.runtime import Runtime
 from threadline.vocabulary import Role
 
 PASSWORD = "correct horse battery"
@@ -28,12 +24,6 @@ class Caller:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as test_client:
-        yield test_client
 
 
 def make_caller(db: Session, env: Env, role: Role, name: str | None = None) -> Caller:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.api.conftest import Caller, make_caller
+from tests.api.conftest import Caller
 from tests.conftest import START, table_rows
 from tests.social_support import receipt, shaped, shown
 from tests.social_support import snapshot as snapshot_of
@@ -41,7 +40,7 @@ from threadline.clock import FrozenClock
 from threadline.config import Settings
 from threadline.models import Touch
 from threadline.runtime import Runtime
-from threadline.vocabulary import Channel, Delivery, IdentityKind, Role
+from threadline.vocabulary import Channel, Delivery, IdentityKind
 
 WEBHOOK = "/webhooks/meta"
 APP_SECRET = "meta-app-secret-0123456789abcdef"
@@ -65,17 +64,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         meta_app_secret=APP_SECRET,
         meta_verify_token=VERIFY_TOKEN,
     )
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def amy(db: Session, env: Env) -> Caller:
-    return make_caller(db, env, Role.AGENT, "amy")
 
 
 # Playing Meta

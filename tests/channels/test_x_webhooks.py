@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from tests.api.conftest import Caller, make_caller
+from tests.api.conftest import Caller
 from tests.conftest import START, table_rows
 from tests.social_support import receipt, shaped, shown
 from tests.social_support import snapshot as snapshot_of
-from threadline.actions import Env
 from threadline.api.app import create_app
 from threadline.channels.base import Inbound
 from threadline.channels.x.activity import parse_activity
@@ -36,7 +33,7 @@ from threadline.clock import FrozenClock
 from threadline.config import Settings
 from threadline.models import Touch
 from threadline.runtime import Runtime
-from threadline.vocabulary import Channel, IdentityKind, Role
+from threadline.vocabulary import Channel, IdentityKind
 
 WEBHOOK = "/webhooks/x"
 CONSUMER_SECRET = "x-consumer-secret-0123456789abcdef"
@@ -54,17 +51,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         x_consumer_secret=CONSUMER_SECRET,
     )
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def amy(db: Session, env: Env) -> Caller:
-    return make_caller(db, env, Role.AGENT, "amy")
 
 
 # Playing X

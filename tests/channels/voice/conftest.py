@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Caller, make_caller
@@ -18,9 +17,7 @@ from tests.twilio_support import (
 from tests.twilio_support import run_stand_in as _run_stand_in
 from threadline.actions import Actor, Env
 from threadline.actions.agents import set_presence
-from threadline.api.app import create_app
 from threadline.config import Settings
-from threadline.runtime import Runtime
 from threadline.vocabulary import Presence, Role
 
 
@@ -32,12 +29,6 @@ def stand_in() -> Iterator[TwilioStandIn]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, stand_in: TwilioStandIn) -> Settings:
     return twilio_settings(database_url, tmp_path / "data", stand_in)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as test_client:
-        yield test_client
 
 
 @pytest.fixture
