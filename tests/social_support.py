@@ -3,7 +3,7 @@ strategies for provider JSON that is mostly well-formed and sometimes anything a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from tests.api.conftest import Caller
 from tests.conftest import table_rows
+from threadline.channels.base import Inbound
+from threadline.channels.batch import Batch
 from threadline.models import Touch
 from threadline.runtime import Runtime
 
@@ -23,6 +25,23 @@ def shown(client: TestClient, caller: Caller, touch: Touch) -> dict[str, Any]:
     assert answer.status_code == 200, answer.text
     (found,) = [t for t in answer.json()["items"] if t["id"] == touch.id]
     return dict(found)
+
+
+def only_message(parse: Callable[[dict[str, Any]], Batch], payload: dict[str, Any]) -> Inbound:
+    """The one message `parse` reads in `payload`, which must hold nothing else."""
+    batch = parse(payload)
+    assert batch.ignored == (), batch.ignored
+    (inbound,) = batch.messages
+    return inbound
+
+
+def ignored_reasons(
+    parse: Callable[[dict[str, Any]], Batch], payload: dict[str, Any]
+) -> list[tuple[str, bool]]:
+    """Why `parse` passed over each item of `payload`, which must hold nothing it takes."""
+    batch = parse(payload)
+    assert batch.messages == () and batch.reports == ()
+    return [(item.reason, item.problem) for item in batch.ignored]
 
 
 def snapshot(runtime: Runtime, tables: Iterable[str]) -> dict[str, list[tuple[object, ...]]]:

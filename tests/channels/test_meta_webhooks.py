@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from tests import social_support
 from tests.api.conftest import Caller
 from tests.conftest import START, table_rows
 from tests.social_support import receipt, shaped, shown
@@ -544,17 +546,8 @@ def test_with_the_channel_off_the_webhook_is_not_there(
 # The parser alone
 
 
-def only_message(payload: dict[str, Any]) -> Inbound:
-    batch = parse_events(payload)
-    assert batch.ignored == (), batch.ignored
-    (inbound,) = batch.messages
-    return inbound
-
-
-def ignored_reasons(payload: dict[str, Any]) -> list[tuple[str, bool]]:
-    batch = parse_events(payload)
-    assert batch.messages == () and batch.reports == ()
-    return [(item.reason, item.problem) for item in batch.ignored]
+only_message = partial(social_support.only_message, parse_events)
+ignored_reasons = partial(social_support.ignored_reasons, parse_events)
 
 
 def test_messenger_attachments_replies_and_quick_replies_are_kept() -> None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests import social_support
 from tests.api.conftest import Caller
 from tests.conftest import START, table_rows
 from tests.social_support import receipt, shaped, shown
 from tests.social_support import snapshot as snapshot_of
 from threadline.api.app import create_app
-from threadline.channels.base import Inbound
 from threadline.channels.x.activity import parse_activity
 from threadline.clock import FrozenClock
 from threadline.config import Settings
@@ -411,17 +412,8 @@ def test_with_the_channel_off_the_webhook_is_not_there(
 # The parser alone
 
 
-def only_message(payload: dict[str, Any]) -> Inbound:
-    batch = parse_activity(payload)
-    assert batch.ignored == (), batch.ignored
-    (inbound,) = batch.messages
-    return inbound
-
-
-def ignored_reasons(payload: dict[str, Any]) -> list[tuple[str, bool]]:
-    batch = parse_activity(payload)
-    assert batch.messages == ()
-    return [(item.reason, item.problem) for item in batch.ignored]
+only_message = partial(social_support.only_message, parse_activity)
+ignored_reasons = partial(social_support.ignored_reasons, parse_activity)
 
 
 def test_a_reply_names_the_post_it_answers_and_long_posts_keep_their_whole_text() -> None:
