@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     default_region: str = "GB"
     reopen_window_hours: float = Field(default=72.0, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Worker threads for the blocking part of requests (threadline/api/threads.py).
+    web_threads: int = Field(default=8, ge=1, le=200)
 
     twilio_auth_token: str | None = Field(default=None, repr=False)
     twilio_account_sid: str | None = None

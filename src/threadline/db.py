@@ -5,7 +5,6 @@ PostgreSQL is reached through psycopg 3."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from threadline.write_turn import WriterTurn
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -35,6 +36,8 @@ class Database:
     write: sessionmaker[Session]
     read: sessionmaker[ReadSession]
     read_engine: Engine
+    # SQLite: the turn this process's writers take (None on PostgreSQL).
+    writers: WriterTurn | None = None
 
     @property
     def dialect(self) -> str:
@@ -56,7 +59,9 @@ class Database:
             self.read_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_engine(url: str, *, turn: WriterTurn | None) -> Engine:
+    """An engine on the SQLite file; with a `turn`, its transactions write (BEGIN
+    IMMEDIATE, one writer of this process at a time)."""
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +96,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    if immediate:
-        _queue_writers(engine)
+    if turn is not None:
+        _queue_writers(engine, turn)
     else:
 
         @event.listens_for(engine, "begin")
@@ -126,7 +131,7 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def _queue_writers(engine: Engine) -> None:
+def _queue_writers(engine: Engine, turn: WriterTurn) -> None:
     """Writers of this process take turns on a lock before BEGIN IMMEDIATE, and hand it
     on only once their COMMIT or ROLLBACK is done.
 
@@ -134,9 +139,9 @@ def _queue_writers(engine: Engine) -> None:
     locked sleeps and polls (1, 2, 5, ... up to 100 ms), so under a few concurrent
     threads (API handlers, the SMTP listener's stores, the worker) most of the time goes
     to sleeping: measured in bench/email.py, 8 SMTP senders got 19 messages/s. Queued on
-    a lock, each writer starts the moment the previous one ends. Other processes still
-    meet the busy timeout, as before."""
-    turn = threading.RLock()
+    a lock, each writer starts the moment the previous one ends; work marked
+    `first_in_line()` goes before the rest (threadline/write_turn.py). Other processes
+    still meet the busy timeout, as before."""
     held = "threadline_write_turn"
 
     @event.listens_for(engine, "begin")
@@ -165,12 +170,14 @@ def _queue_writers(engine: Engine) -> None:
 
 def connect(url: str, *, echo: bool = False) -> Database:
     if url.startswith("sqlite"):
-        engine = _sqlite_engine(url, immediate=True)
-        read_engine = _sqlite_engine(url, immediate=False)
+        writers = WriterTurn(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = _sqlite_engine(url, turn=writers)
+        read_engine = _sqlite_engine(url, turn=None)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         read_engine = engine
+        writers = None
     engine.echo = echo
     write = sessionmaker(engine, expire_on_commit=False)
     read = sessionmaker(read_engine, class_=ReadSession, expire_on_commit=False)
-    return Database(engine=engine, write=write, read=read, read_engine=read_engine)
+    return Database(engine=engine, write=write, read=read, read_engine=read_engine, writers=writers)

@@ -16,6 +16,7 @@ from threadline.api import RuntimeDep, observability
 from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
+from threadline.api.threads import threads
 from threadline.queries.outbox import OutboxFigures, outbox_figures
 from threadline.runtime import Runtime
 from threadline.web.desk_user import SignInRequired
@@ -144,6 +145,7 @@ def webhooks() -> APIRouter:
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
+        lifespan=threads,
         title="Threadline",
         version=__version__,
         summary="One customer, one thread, whatever the channel.",

@@ -16,9 +16,11 @@ call actions, and answered with TwiML (`text/xml`) or 204.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from threadline.actions.calls import (
     CallUpdate,
@@ -33,9 +35,11 @@ from threadline.actions.calls import (
 from threadline.api.deps import ReadDep, RuntimeDep, SessionDep
 from threadline.api.keyset import MAX_ID
 from threadline.api.schemas import error_responses
+from threadline.api.threads import for_a_caller
 from threadline.api.twilio_auth import SignedForm, SignedFormDep
 from threadline.channels.twilio import voice
 from threadline.channels.twilio.voice import Step
+from threadline.db import ReadSession
 from threadline.errors import InvalidInput, NotFound
 from threadline.queries.calls import call_agent, next_queue_for
 from threadline.runtime import Runtime
@@ -83,10 +87,16 @@ def _apply(runtime: Runtime, db: SessionDep, update: CallUpdate) -> None:
 
 
 @router.post("", response_class=Response, responses=TWIML)
-def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: ReadDep) -> Response:
+async def incoming(
+    request: Request, form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: ReadDep
+) -> Response:
     """A call rings in: the caller is queued for their routed agent (or their team), or
     offered voicemail outside the phone line's hours. An agent's softphone
     (`client:agent-ID`) calling in is given the caller waiting longest in their queues."""
+    return await for_a_caller(request, partial(_incoming, form, runtime, db, read))
+
+
+def _incoming(form: SignedForm, runtime: Runtime, db: Session, read: ReadSession) -> Response:
     public = runtime.settings.public_url
     agent_id = voice.agent_of_client(form.get("From"))
     if agent_id is not None:
@@ -94,25 +104,22 @@ def incoming(form: SignedFormDep, runtime: RuntimeDep, db: SessionDep, read: Rea
         if queue is None:
             return _xml(voice.nobody_waiting())
         return _xml(voice.dequeue(queue, public, agent_id))
-    answer = answer_incoming_call(
-        db,
-        runtime.env,
-        IncomingCall(
-            sid=_sid(form),
-            caller=voice.caller_number(form.get("From")),
-            our_number=form.get("To").strip()[:40] or None,
-            caller_name=form.get("CallerName").strip()[:200] or None,
-            key=voice.event_key("/voice", form.pairs),
-            raw_caller=form.get("From").strip(),
-        ),
+    call = IncomingCall(
+        sid=_sid(form),
+        caller=voice.caller_number(form.get("From")),
+        our_number=form.get("To").strip()[:40] or None,
+        caller_name=form.get("CallerName").strip()[:200] or None,
+        key=voice.event_key("/voice", form.pairs),
+        raw_caller=form.get("From").strip(),
     )
+    answer = answer_incoming_call(db, runtime.env, call)
     if answer.queue is None:
         return _xml(voice.voicemail(public, CLOSED))
     return _xml(voice.enqueue(answer.queue, public, GREETING))
 
 
 @router.post("/wait", response_class=Response, responses=TWIML)
-def wait(
+async def wait(
     form: SignedFormDep,
     queue: Annotated[str | None, Query(max_length=64, description="The caller's queue")] = None,
 ) -> Response:

@@ -1,0 +1,139 @@
+"""Writers of one process take turns on SQLite in order of arrival, except that work
+marked first_in_line() (a ringing call's answer) goes before writers already waiting."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from threadline.db import Database, connect
+from threadline.write_turn import WriterTurn, first_in_line
+
+
+def _until_waiting(turn: WriterTurn, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while turn.waiting != count:
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting")
+        time.sleep(0.005)
+
+
+def _queued_order(turn: WriterTurn, marks: list[bool]) -> list[int]:
+    """Hold the turn, queue one writer per mark (in that order, each marked or not),
+    let go, and answer the order in which they got it."""
+    order: list[int] = []
+    turn.acquire()
+
+    def writer(number: int, marked: bool) -> None:
+        if marked:
+            with first_in_line():
+                turn.acquire()
+        else:
+            turn.acquire()
+        order.append(number)
+        turn.release()
+
+    threads = []
+    for number, marked in enumerate(marks):
+        thread = threading.Thread(target=writer, args=(number, marked))
+        thread.start()
+        threads.append(thread)
+        _until_waiting(turn, number + 1)
+    turn.release()
+    for thread in threads:
+        thread.join(10)
+    return order
+
+
+def test_writers_get_the_turn_in_order_of_arrival() -> None:
+    assert _queued_order(WriterTurn(timeout=10), [False] * 5) == [0, 1, 2, 3, 4]
+
+
+def test_a_writer_first_in_line_goes_before_those_already_waiting() -> None:
+    # 0 and 1 queued first, then 2 marked, 3 not, 4 marked: the marked ones in their
+    # own order of arrival, then the rest in theirs.
+    order = _queued_order(WriterTurn(timeout=10), [False, False, True, False, True])
+    assert order == [2, 4, 0, 1, 3]
+
+
+def test_the_turn_belongs_to_the_transaction_not_the_thread() -> None:
+    # A request's session may begin on a worker thread and end on the event loop.
+    turn = WriterTurn(timeout=10)
+    turn.acquire()
+    thread = threading.Thread(target=turn.release)
+    thread.start()
+    thread.join(10)
+    turn.acquire()  # free again: it would wait out the timeout otherwise
+    turn.release()
+    with pytest.raises(RuntimeError, match="not held"):
+        turn.release()
+
+
+def test_a_writer_waiting_too_long_gets_sqlites_locked_error_and_leaves_the_line() -> None:
+    turn = WriterTurn(timeout=0.1)
+    turn.acquire()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        turn.acquire()
+    assert turn.waiting == 0
+    turn.release()
+    turn.acquire()
+    turn.release()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Database:
+    database = connect(f"sqlite:///{tmp_path / 'turns.db'}")
+    with database.session() as session:
+        session.execute(text("CREATE TABLE written (id INTEGER PRIMARY KEY, who TEXT)"))
+        session.commit()
+    return database
+
+
+def test_a_marked_write_on_sqlite_commits_before_writes_queued_ahead_of_it(
+    sqlite_db: Database,
+) -> None:
+    holding = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with sqlite_db.session() as session:
+            session.execute(text("INSERT INTO written (who) VALUES ('holder')"))
+            holding.set()
+            release.wait(10)
+            session.commit()
+
+    def writer(who: str) -> None:
+        with sqlite_db.session() as session:
+            session.execute(text("INSERT INTO written (who) VALUES (:who)"), {"who": who})
+            session.commit()
+
+    def caller() -> None:
+        with first_in_line():
+            writer("caller")
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holding.wait(10)
+    threads = [
+        threading.Thread(target=writer, args=("status 1",)),
+        threading.Thread(target=writer, args=("status 2",)),
+        threading.Thread(target=caller),
+    ]
+    assert sqlite_db.writers is not None
+    turn = sqlite_db.writers
+    for waiting, thread in enumerate(threads, start=1):
+        thread.start()
+        # Each waits on this process's turn, in the order started, before the next.
+        _until_waiting(turn, waiting)
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(20)
+    with sqlite_db.session() as session:
+        rows = session.execute(text("SELECT who FROM written ORDER BY id")).scalars().all()
+    sqlite_db.dispose()
+    assert rows == ["holder", "caller", "status 1", "status 2"]
