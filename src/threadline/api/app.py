@@ -16,7 +16,7 @@ from threadline.api import RuntimeDep, observability
 from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
-from threadline.api.threads import threads
+from threadline.api.threads import SessionEndingRoute, threads
 from threadline.queries.outbox import OutboxFigures, outbox_figures
 from threadline.runtime import Runtime
 from threadline.web.desk_user import SignInRequired
@@ -26,7 +26,7 @@ from threadline.web.templating import STATIC_DIR, error_page
 
 logger = logging.getLogger(__name__)
 
-health = APIRouter(tags=["health"])
+health = APIRouter(route_class=SessionEndingRoute, tags=["health"])
 
 
 @health.get("/healthz")
@@ -109,7 +109,7 @@ def api_v1() -> APIRouter:
         wallboard,
     )
 
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(route_class=SessionEndingRoute, prefix="/api/v1")
     modules = (
         session,
         customers,
@@ -135,7 +135,7 @@ def webhooks() -> APIRouter:
     """The providers' webhooks, under /webhooks: each checks its provider's signature."""
     from threadline.api.routes import meta_webhooks, twilio_sms, twilio_voice, x_webhooks
 
-    router = APIRouter()
+    router = APIRouter(route_class=SessionEndingRoute)
     router.include_router(twilio_voice.router)
     router.include_router(twilio_sms.router)
     router.include_router(meta_webhooks.router)

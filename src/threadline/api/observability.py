@@ -9,9 +9,10 @@ from fastapi import APIRouter, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.api.deps import RuntimeDep
+from threadline.api.threads import SessionEndingRoute
 from threadline.metrics import Metrics
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)

@@ -16,14 +16,19 @@ goes before theirs too (threadline/write_turn.py)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
 
+from threadline.db import ReadSession
 from threadline.write_turn import first_in_line
 
 T = TypeVar("T")
@@ -47,3 +52,42 @@ async def for_a_caller(request: Request, work: Callable[[], T]) -> T:
     lane: anyio.CapacityLimiter | None = getattr(request.app.state, "callers_lane", None)
     with first_in_line():
         return await anyio.to_thread.run_sync(work, limiter=lane)
+
+
+class SessionEndingRoute(APIRoute):
+    """A route whose plain `def` endpoint ends its database sessions' transactions
+    before its thread is given back.
+
+    Without this, a request would keep its pooled connection (and, writing on SQLite,
+    the write turn) from the end of the endpoint until its sessions close, which the
+    framework does only after the answer is serialised, on a thread of its own. With
+    every thread taken by endpoints waiting for a connection, and every connection held
+    by requests waiting for a thread to serialise on, the process stalls until the
+    pool's timeout: bench/api.py's 50 clients found it once the threads were fewer than
+    the requests that could hold connections.
+
+    A reading session's transaction is committed, which writes nothing (the session
+    refuses to) and keeps what it loaded readable; a writing session left inside a
+    transaction (every action commits or rolls back its own) is closed, so nothing
+    uncommitted survives it."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _ending_sessions(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _ending_sessions(endpoint: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return endpoint(*args, **kwargs)
+        finally:
+            for value in kwargs.values():
+                if isinstance(value, Session) and value.in_transaction():
+                    if isinstance(value, ReadSession):
+                        value.commit()
+                    else:
+                        value.close()
+
+    return run

@@ -15,11 +15,12 @@ from threadline.api.deps import CurrentPrincipal, ReadDep, RuntimeDep, SessionDe
 from threadline.api.keyset import after_id, next_cursor
 from threadline.api.pagination import Cursor, Limit, Page
 from threadline.api.schemas import ErrorOut, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.api_agents import AgentView, list_agents
 from threadline.vocabulary import Presence, Role
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/agents", tags=["agents"])
 
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_AGENTS))]
 Label = Annotated[str, Field(min_length=1, max_length=80)]

@@ -16,6 +16,7 @@ from threadline.api.keyset import MAX_ID
 from threadline.api.pagination import Page, decode_cursor, encode_cursor
 from threadline.api.routes.case_actions import Input, Recipient
 from threadline.api.schemas import CaseId, Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.channels.base import IdentityRef
 from threadline.channels.twilio.rest import TwilioApi, TwilioApiError
 from threadline.errors import Conflict, NotFound, Unavailable
@@ -23,7 +24,7 @@ from threadline.permissions import Permission
 from threadline.queries.calls import call_backs, call_view
 from threadline.vocabulary import CallStatus, Direction, SwitchReason
 
-router = APIRouter(tags=["calls"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["calls"])
 
 Worker = Annotated[Principal, Depends(require(Permission.WORK_CASES))]
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]

@@ -36,6 +36,7 @@ from threadline.api.schemas import (
     ReplyOut,
     error_responses,
 )
+from threadline.api.threads import SessionEndingRoute
 from threadline.channels.base import IdentityRef
 from threadline.errors import Conflict, Forbidden, InvalidInput
 from threadline.models import Case, format_ref
@@ -43,7 +44,7 @@ from threadline.permissions import Permission, allows
 from threadline.queries.api_cases import case_state
 from threadline.vocabulary import CaseStatus, Channel, IdentityKind, Priority, SwitchReason
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/cases", tags=["cases"])
 
 Worker = Annotated[Principal, Depends(require(Permission.WORK_CASES))]
 

@@ -25,6 +25,7 @@ from threadline.api.schemas import (
     TouchOut,
     error_responses,
 )
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import InvalidInput
 from threadline.permissions import Permission, allows
 from threadline.queries.api_cases import (
@@ -39,7 +40,7 @@ from threadline.queries.api_cases import (
 from threadline.queries.api_touches import case_touches, customer_touches
 from threadline.vocabulary import CaseStatus, Channel
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["cases"])
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 

@@ -23,6 +23,7 @@ from threadline.api.keyset import MAX_ID, after_id, next_cursor
 from threadline.api.pagination import Cursor, Limit, Page
 from threadline.api.routes.merges import CONFLICT, MergeOut, Merger
 from threadline.api.schemas import Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.models import Identity
 from threadline.permissions import Permission
 from threadline.queries.api_customers import (
@@ -33,7 +34,7 @@ from threadline.queries.api_customers import (
 )
 from threadline.vocabulary import IdentityKind, JourneyStage
 
-router = APIRouter(prefix="/customers", tags=["customers"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/customers", tags=["customers"])
 
 LookUp = Annotated[Principal, Depends(require(Permission.LOOK_UP_CUSTOMERS))]
 Editor = Annotated[Principal, Depends(require(Permission.EDIT_CUSTOMERS))]

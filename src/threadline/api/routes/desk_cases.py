@@ -18,12 +18,13 @@ from threadline.actions.viewing import VIEWING_TTL, note_viewing
 from threadline.api.bodies import Body, NoNul
 from threadline.api.deps import ReadDep, RuntimeDep, SessionDep, require
 from threadline.api.schemas import CaseId, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import NotFound
 from threadline.models import Case
 from threadline.permissions import Permission
 from threadline.private_data import PrivateKind, find_private_data
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/cases", tags=["cases"])
 
 Worker = Annotated[Principal, Depends(require(Permission.WORK_CASES))]
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]

@@ -19,10 +19,11 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from threadline.api.deps import CurrentPrincipal, RuntimeDep
+from threadline.api.threads import SessionEndingRoute
 from threadline.events import Event, EventsLost, Subscription
 from threadline.permissions import Permission, allows
 
-router = APIRouter(tags=["events"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["events"])
 
 HEARTBEAT_SECONDS = 15.0  # a comment line this often keeps proxies from closing the stream
 POLL_SECONDS = 1.0  # the longest one read of the bus blocks its thread

@@ -15,11 +15,12 @@ from threadline.actions.access import Principal
 from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.keyset import MAX_ID
 from threadline.api.schemas import error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import NotFound
 from threadline.permissions import Permission, allows
 from threadline.queries.files import StoredFile, attachment_file, raw_message_file
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["cases"])
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_CASES))]
 FILE_RESPONSE: dict[int | str, dict[str, Any]] = {

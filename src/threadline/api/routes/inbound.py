@@ -18,11 +18,12 @@ from threadline.api.deps import RuntimeDep, SessionDep, require
 from threadline.api.keyset import MAX_ID
 from threadline.api.routes.customers import IdentityIn
 from threadline.api.schemas import error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.channels.base import IdentityRef, Inbound
 from threadline.permissions import Permission
 from threadline.vocabulary import Channel, IdentityKind
 
-router = APIRouter(tags=["inbound"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["inbound"])
 
 Integration = Annotated[Principal, Depends(require(Permission.POST_INBOUND))]
 Clerk = Annotated[Principal, Depends(require(Permission.LOG_STORE_VISITS))]

@@ -12,10 +12,11 @@ from threadline.actions.access import Principal
 from threadline.api.deps import RuntimeDep, SessionDep, require
 from threadline.api.keyset import MAX_ID
 from threadline.api.schemas import ErrorOut, Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.models import Merge
 from threadline.permissions import Permission
 
-router = APIRouter(prefix="/merges", tags=["customers"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/merges", tags=["customers"])
 
 Merger = Annotated[Principal, Depends(require(Permission.MERGE_CUSTOMERS))]
 

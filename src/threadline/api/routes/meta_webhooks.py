@@ -17,11 +17,12 @@ from threadline.api.deps import RuntimeDep, SessionDep
 from threadline.api.schemas import error_responses
 from threadline.api.social_auth import MetaKeysDep, MetaPayloadDep
 from threadline.api.social_intake import Receipt, land
+from threadline.api.threads import SessionEndingRoute
 from threadline.channels.meta.events import parse_events
 from threadline.channels.meta.signature import is_subscription
 from threadline.errors import Forbidden
 
-router = APIRouter(prefix="/webhooks/meta", tags=["webhooks"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/webhooks/meta", tags=["webhooks"])
 
 _CHALLENGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {}}, "description": "The challenge, echoed"},

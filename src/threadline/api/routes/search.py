@@ -12,12 +12,13 @@ from threadline.actions.access import Principal
 from threadline.api.bodies import NoNul
 from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.schemas import Schema, Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission, allows
 from threadline.queries.search import MAX_LIMIT, MAX_WORDS, search
 from threadline.search_index import refresh
 from threadline.vocabulary import CaseStatus, Channel, Direction, TouchKind
 
-router = APIRouter(tags=["search"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["search"])
 
 LookUp = Annotated[Principal, Depends(require(Permission.LOOK_UP_CUSTOMERS))]
 

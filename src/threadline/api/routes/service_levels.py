@@ -30,6 +30,7 @@ from threadline.api.deps import ReadDep, RuntimeDep, SessionDep, require
 from threadline.api.keyset import MAX_ID, after_id, next_cursor
 from threadline.api.pagination import Cursor, Limit, Page
 from threadline.api.schemas import ErrorOut, IdField, Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.service_levels import (
     CalendarView,
@@ -43,7 +44,7 @@ from threadline.runtime import Runtime
 from threadline.service_levels.policies import MAX_TARGET
 from threadline.vocabulary import Channel, Priority
 
-router = APIRouter(tags=["service levels"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["service levels"])
 
 Reader = Annotated[Principal, Depends(require(Permission.READ_REPORTS))]
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_SERVICE_LEVELS))]

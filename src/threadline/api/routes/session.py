@@ -15,9 +15,10 @@ from threadline.api.deps import (
     SessionDep,
     set_session_cookie,
 )
+from threadline.api.threads import SessionEndingRoute
 from threadline.vocabulary import Role
 
-router = APIRouter(prefix="/session", tags=["session"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/session", tags=["session"])
 
 
 class SignIn(BaseModel):

@@ -14,6 +14,7 @@ from threadline.actions.outbox import record_delivery_report
 from threadline.actions.sms import set_sms_consent
 from threadline.api.deps import RuntimeDep, SessionDep
 from threadline.api.schemas import error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.api.twilio_auth import SignedFormDep
 from threadline.channels.twilio.rest import TwilioApi
 from threadline.channels.twilio.sms import (
@@ -28,7 +29,12 @@ from threadline.vocabulary import Channel
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
+router = APIRouter(
+    route_class=SessionEndingRoute,
+    prefix="/webhooks/twilio",
+    tags=["webhooks"],
+    include_in_schema=True,
+)
 
 # Silence: the desk answers, later, through the outbox.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

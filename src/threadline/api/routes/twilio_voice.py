@@ -35,7 +35,7 @@ from threadline.actions.calls import (
 from threadline.api.deps import ReadDep, RuntimeDep, SessionDep
 from threadline.api.keyset import MAX_ID
 from threadline.api.schemas import error_responses
-from threadline.api.threads import for_a_caller
+from threadline.api.threads import SessionEndingRoute, for_a_caller
 from threadline.api.twilio_auth import SignedForm, SignedFormDep
 from threadline.channels.twilio import voice
 from threadline.channels.twilio.voice import Step
@@ -47,7 +47,9 @@ from threadline.vocabulary import CallStatus
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks"])
+router = APIRouter(
+    route_class=SessionEndingRoute, prefix="/webhooks/twilio/voice", tags=["webhooks"]
+)
 
 GREETING = "Thank you for calling. Please hold and we will be with you shortly."
 CLOSED = (

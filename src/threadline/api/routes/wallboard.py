@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from threadline.actions.access import Principal
 from threadline.api.deps import ReadDep, RuntimeDep, require
 from threadline.api.schemas import Timestamp, error_responses
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.wallboard import (
     Wallboard,
@@ -19,7 +20,7 @@ from threadline.queries.wallboard import (
 )
 from threadline.vocabulary import ClockKind, Presence, Role
 
-router = APIRouter(tags=["wallboard"])
+router = APIRouter(route_class=SessionEndingRoute, tags=["wallboard"])
 
 Supervisor = Annotated[Principal, Depends(require(Permission.SEE_ALL_QUEUES))]
 

@@ -18,10 +18,11 @@ from threadline.api.deps import RuntimeDep, SessionDep
 from threadline.api.schemas import error_responses
 from threadline.api.social_auth import XPayloadDep, XSecretDep
 from threadline.api.social_intake import Receipt, land
+from threadline.api.threads import SessionEndingRoute
 from threadline.channels.x.activity import parse_activity
 from threadline.channels.x.signature import crc_response
 
-router = APIRouter(prefix="/webhooks/x", tags=["webhooks"])
+router = APIRouter(route_class=SessionEndingRoute, prefix="/webhooks/x", tags=["webhooks"])
 
 
 class CrcAnswer(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from threadline.api.threads import SessionEndingRoute
 from threadline.web.pages import admin, cases, counter, inbox, search, sign_in, wallboard
 
 # The desk's pages are not part of the JSON API, so they stay out of the OpenAPI schema.
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=SessionEndingRoute, include_in_schema=False)
 for _module in (sign_in, inbox, cases, search, wallboard, counter, admin):
     router.include_router(_module.router)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from threadline.api import ReadDep
+from threadline.api.threads import SessionEndingRoute
 from threadline.models import Agent, Team
 from threadline.permissions import Permission
 from threadline.queries.service_levels import list_calendars, list_policies
@@ -20,7 +21,7 @@ from threadline.vocabulary import ClockKind, Role
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 AdminDep = Annotated[DeskUser, Depends(page_requires(Permission.MANAGE_AGENTS))]
 SHOWN = 200  # policies and calendars on the page; a shop has a dozen or two

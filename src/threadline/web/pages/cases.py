@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from threadline.api import ReadDep
 from threadline.api.keyset import MAX_ID
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.pages import (
     case_page,
@@ -24,7 +25,7 @@ from threadline.vocabulary import CaseStatus, Priority, SwitchReason
 from threadline.web.desk_user import DeskUser, DeskUserDep, home_for, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 CaseReader = Annotated[DeskUser, Depends(page_requires(Permission.READ_CASES))]
 CustomerReader = Annotated[DeskUser, Depends(page_requires(Permission.LOOK_UP_CUSTOMERS))]

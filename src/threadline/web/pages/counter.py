@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from threadline.api import ReadDep, RuntimeDep
 from threadline.api.keyset import MAX_ID
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import NotFound
 from threadline.permissions import Permission
 from threadline.queries.counter import (
@@ -28,7 +29,7 @@ from threadline.queries.counter import (
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 ClerkDep = Annotated[DeskUser, Depends(page_requires(Permission.LOG_STORE_VISITS))]
 

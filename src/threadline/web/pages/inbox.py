@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 
 from threadline.api import ReadDep
 from threadline.api.deps import RuntimeDep
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.inbox import (
     InboxPage,
@@ -25,7 +26,7 @@ from threadline.vocabulary import CaseStatus, Channel
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 WorkerDep = Annotated[DeskUser, Depends(page_requires(Permission.WORK_CASES))]
 ViewQuery = Annotated[View, Query()]

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from threadline.api import ReadDep
 from threadline.api.deps import RuntimeDep
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import InvalidInput
 from threadline.permissions import Permission
 from threadline.queries.customers import IdentityView, identities_by_customer, segment_names
@@ -21,7 +22,7 @@ from threadline.search_index import refresh
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 LookUpDep = Annotated[DeskUser, Depends(page_requires(Permission.LOOK_UP_CUSTOMERS))]
 

@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from threadline.actions.access import sign_in, sign_out
 from threadline.api.deps import SESSION_COOKIE, RuntimeDep, set_session_cookie
+from threadline.api.threads import SessionEndingRoute
 from threadline.errors import Forbidden, RateLimited, Unauthorized
 from threadline.web.desk_user import DeskUserDep, home_for
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 FORM_LIMIT = 8 * 1024  # an email and a password; anything bigger is not a sign-in
 

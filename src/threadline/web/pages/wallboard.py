@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from threadline.api.routes.wallboard import current_board
+from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission
 from threadline.queries.wallboard import Wallboard
 from threadline.web.desk_user import DeskUser, page_requires
 from threadline.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=SessionEndingRoute)
 
 SupervisorDep = Annotated[DeskUser, Depends(page_requires(Permission.SEE_ALL_QUEUES))]
 BoardDep = Annotated[Wallboard, Depends(current_board)]
