@@ -3,11 +3,12 @@ own for the answer a caller on the phone is waiting for.
 
 Routes written as plain `def` (they talk to the database) run on worker threads. The
 framework's default allows 40 at once; on a machine of a few cores, 40 threads running
-Python fight over the interpreter's lock, and a request's turn comes later the more of
-them there are. Measured with 20 busy senders of phone webhooks (bench/voice.py), 4
-threads instead of 40 gave a quarter more webhooks a second and halved their slowest
-answers. THREADLINE_WEB_THREADS sets the number (8 by default, leaving room for
-requests that wait on PostgreSQL over the network rather than compute).
+Python mostly fight over the interpreter's lock. With 20 busy senders of phone webhooks
+(bench/voice.py, 300 calls, one noisy 2-core machine), two runs with 4 threads against
+two with 40 gave 188 and 155 webhooks a second against 144 and 125, and a webhook p99
+of 193 and 219 ms against 403 and 426; later runs with 8 against 40 came out even on
+both. THREADLINE_WEB_THREADS sets the number: 8 by default, leaving room for requests
+that wait on PostgreSQL over a network rather than compute.
 
 A ringing call's answer is the one request with a person waiting in silence at the
 other end. It runs in `for_a_caller()`: on its own few threads, so it never queues
