@@ -34,12 +34,13 @@ Client and server share the machine's cores, so the client's own CPU time is in 
 figures.
 
 The tokens' last use is stamped a week ahead before the run, so that no request records
-it (normally one write a token a minute). Recording it opens a writing session while the
-request holds its reading one, and on PostgreSQL both come from one pool of 30
-connections: when 30 requests fall due at once (the first requests after start, then
-each minute) every connection is held by a request waiting for another, and requests
-fail after the pool's 30 s timeout. BENCH_API_TOKEN_WRITES=1 leaves the stamps alone and
-shows it."""
+it (normally one write a token a minute) and the read figures are reads alone.
+BENCH_API_TOKEN_WRITES=1 leaves the stamps alone. That once stalled PostgreSQL: a
+request kept its pooled connections until its answer was serialised, and with every
+connection held that way, requests due to record a use waited 30 s for one and failed.
+Requests now give their connections back as their handler returns
+(threadline/api/threads.py), and a run with BENCH_API_TOKEN_WRITES=1 on PostgreSQL
+(2026-11-24, --quick) answered every request."""
 
 from __future__ import annotations
 
