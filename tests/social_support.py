@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 
 from tests.api.conftest import Caller
 from tests.conftest import table_rows
+from threadline.api.app import create_app
 from threadline.channels.base import Inbound
 from threadline.channels.batch import Batch
+from threadline.clock import Clock
+from threadline.config import Settings
 from threadline.models import Touch
 from threadline.runtime import Runtime
 
@@ -42,6 +45,23 @@ def ignored_reasons(
     batch = parse(payload)
     assert batch.messages == () and batch.reports == ()
     return [(item.reason, item.problem) for item in batch.ignored]
+
+
+def assert_channel_off(
+    settings: Settings, clock: Clock, requests: Callable[[TestClient], Iterable[Response]]
+) -> None:
+    """With the channel's secrets unset (in `settings`), each of `requests` answers 404
+    `not_found`, and nothing lands."""
+    runtime = Runtime.start(settings, clock=clock)
+    try:
+        with TestClient(create_app(runtime)) as off:
+            for answer in requests(off):
+                assert answer.status_code == 404
+                assert answer.json()["error"]["code"] == "not_found"
+        with runtime.db.reading() as read:
+            assert table_rows(read, "touches") == []
+    finally:
+        runtime.close()
 
 
 def snapshot(runtime: Runtime, tables: Iterable[str]) -> dict[str, list[tuple[object, ...]]]:

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from tests import social_support
 from tests.api.conftest import Caller
-from tests.conftest import START, table_rows
-from tests.social_support import receipt, shaped, shown
+from tests.conftest import START
+from tests.social_support import assert_channel_off, receipt, shaped, shown
 from tests.social_support import snapshot as snapshot_of
 from threadline.actions import Env
 from threadline.actions import receive as real_receive
@@ -522,25 +522,19 @@ def test_with_the_channel_off_the_webhook_is_not_there(
         meta_app_secret=None if unset in ("both", "app secret") else APP_SECRET,
         meta_verify_token=None if unset in ("both", "verify token") else VERIFY_TOKEN,
     )
-    runtime = Runtime.start(settings, clock=clock)
-    try:
-        with TestClient(create_app(runtime)) as off:
-            verify = off.get(
-                WEBHOOK,
-                params={
-                    "hub.mode": "subscribe",
-                    "hub.verify_token": VERIFY_TOKEN,
-                    "hub.challenge": "1",
-                },
-            )
-            event = post_signed(off, messaging(message_event("m_off", "Hello")))
-            for answer in (verify, event):
-                assert answer.status_code == 404
-                assert answer.json()["error"]["code"] == "not_found"
-        with runtime.db.reading() as read:
-            assert table_rows(read, "touches") == []
-    finally:
-        runtime.close()
+
+    def requests(off: TestClient) -> list[Response]:
+        verify = off.get(
+            WEBHOOK,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "1",
+            },
+        )
+        return [verify, post_signed(off, messaging(message_event("m_off", "Hello")))]
+
+    assert_channel_off(settings, clock, requests)
 
 
 # The parser alone

@@ -25,10 +25,9 @@ from sqlalchemy import select
 
 from tests import social_support
 from tests.api.conftest import Caller
-from tests.conftest import START, table_rows
-from tests.social_support import receipt, shaped, shown
+from tests.conftest import START
+from tests.social_support import assert_channel_off, receipt, shaped, shown
 from tests.social_support import snapshot as snapshot_of
-from threadline.api.app import create_app
 from threadline.channels.x.activity import parse_activity
 from threadline.clock import FrozenClock
 from threadline.config import Settings
@@ -393,20 +392,13 @@ def test_with_the_channel_off_the_webhook_is_not_there(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
     settings = Settings(env="test", database_url=database_url, data_dir=tmp_path / "off")
-    runtime = Runtime.start(settings, clock=clock)
-    try:
-        with TestClient(create_app(runtime)) as off:
-            crc = off.get(WEBHOOK, params={"crc_token": "abc"})
-            event = post_signed(
-                off, activity(direct_message_events=[dm("1850000000000000060", "Hi")])
-            )
-            for answer in (crc, event):
-                assert answer.status_code == 404
-                assert answer.json()["error"]["code"] == "not_found"
-        with runtime.db.reading() as read:
-            assert table_rows(read, "touches") == []
-    finally:
-        runtime.close()
+
+    def requests(off: TestClient) -> list[Response]:
+        crc = off.get(WEBHOOK, params={"crc_token": "abc"})
+        message = dm("1850000000000000060", "Hi")
+        return [crc, post_signed(off, activity(direct_message_events=[message]))]
+
+    assert_channel_off(settings, clock, requests)
 
 
 # The parser alone
