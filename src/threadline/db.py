@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from threadline.sqlite_checkpoints import Checkpointer
 from threadline.write_turn import WriterTurn
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -38,6 +39,8 @@ class Database:
     read_engine: Engine
     # SQLite: the turn this process's writers take (None on PostgreSQL).
     writers: WriterTurn | None = None
+    # A SQLite file: what copies the WAL back, off the writers' path.
+    checkpoints: Checkpointer | None = None
 
     @property
     def dialect(self) -> str:
@@ -54,14 +57,19 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, turn: WriterTurn | None) -> Engine:
+def _sqlite_engine(
+    url: str, *, turn: WriterTurn | None, checkpoints: Checkpointer | None = None
+) -> Engine:
     """An engine on the SQLite file; with a `turn`, its transactions write (BEGIN
-    IMMEDIATE, one writer of this process at a time)."""
+    IMMEDIATE, one writer of this process at a time), and `checkpoints` hears of each
+    commit."""
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +105,7 @@ def _sqlite_engine(url: str, *, turn: WriterTurn | None) -> Engine:
         cursor.close()
 
     if turn is not None:
-        _queue_writers(engine, turn)
+        _queue_writers(engine, turn, checkpoints)
     else:
 
         @event.listens_for(engine, "begin")
@@ -131,7 +139,7 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def _queue_writers(engine: Engine, turn: WriterTurn) -> None:
+def _queue_writers(engine: Engine, turn: WriterTurn, checkpoints: Checkpointer | None) -> None:
     """Writers of this process take turns on a lock before BEGIN IMMEDIATE, and hand it
     on only once their COMMIT or ROLLBACK is done.
 
@@ -163,21 +171,33 @@ def _queue_writers(engine: Engine, turn: WriterTurn) -> None:
             getattr(connection.connection.driver_connection, finish)()
         finally:
             turn.release()
+        if checkpoints is not None and finish == "commit":
+            checkpoints.after_commit()
 
     event.listen(engine, "commit", lambda connection: _end(connection, "commit"))
     event.listen(engine, "rollback", lambda connection: _end(connection, "rollback"))
 
 
 def connect(url: str, *, echo: bool = False) -> Database:
+    writers: WriterTurn | None = None
+    checkpoints: Checkpointer | None = None
     if url.startswith("sqlite"):
         writers = WriterTurn(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-        engine = _sqlite_engine(url, turn=writers)
+        path = make_url(url).database
+        checkpoints = Checkpointer(path) if path and path != ":memory:" else None
+        engine = _sqlite_engine(url, turn=writers, checkpoints=checkpoints)
         read_engine = _sqlite_engine(url, turn=None)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         read_engine = engine
-        writers = None
     engine.echo = echo
     write = sessionmaker(engine, expire_on_commit=False)
     read = sessionmaker(read_engine, class_=ReadSession, expire_on_commit=False)
-    return Database(engine=engine, write=write, read=read, read_engine=read_engine, writers=writers)
+    return Database(
+        engine=engine,
+        write=write,
+        read=read,
+        read_engine=read_engine,
+        writers=writers,
+        checkpoints=checkpoints,
+    )

@@ -122,3 +122,17 @@ def test_no_room_anywhere() -> None:
     router.route(case(1))
     assert not router.has_room()
     assert not Router([]).has_room()
+
+
+def test_agents_sharing_a_capacity_keep_their_own_loads() -> None:
+    """Seats built from equal capacities share the worked-out limits, never the counts;
+    a capacity that cannot be a cache key (an odd stored value) still routes."""
+    router = Router(
+        [AgentSeat(1, capacity={"voice": 1}), AgentSeat(2, capacity={"voice": 1})],
+        [(1, Channel.PHONE, 1)],
+    )
+    assert router.route(case(1, Channel.PHONE)) == 2
+    assert router.route(case(2, Channel.PHONE)) is None
+    odd = Router([AgentSeat(3, capacity={"voice": [2], "messaging": 1})])
+    assert odd.route(case(3, Channel.PHONE)) is None  # an odd value means none
+    assert odd.route(case(4, Channel.EMAIL)) == 3

@@ -118,15 +118,15 @@ class CallState:
     changed: bool
 
 
-def _queue_for(unit: Unit, case: Case) -> str:
+def _queue_for(unit: Unit, owner_id: int | None, team_id: int | None) -> str:
     """The provider queue the caller waits in: their case's owner's own while the owner
     is online, else the case's team's, else the general one."""
-    if case.owner_id is not None:
-        owner = unit.db.get(Agent, case.owner_id)
+    if owner_id is not None:
+        owner = unit.db.get(Agent, owner_id)
         if owner is not None and owner.active and owner.presence is Presence.ONLINE:
             return f"agent-{owner.id}"
-    if case.team_id is not None:
-        return f"team-{case.team_id}"
+    if team_id is not None:
+        return f"team-{team_id}"
     return SUPPORT_QUEUE
 
 
@@ -198,10 +198,10 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
             assert case is not None
             queue = None
             if open_now:
-                if case.owner_id is None:
-                    route_case(unit, case.id)
-                    db.refresh(case)
-                queue = _queue_for(unit, case)
+                owner_id = case.owner_id
+                if owner_id is None:
+                    owner_id = route_case(unit, case.id)
+                queue = _queue_for(unit, owner_id, case.team_id)
             call = Call(
                 sid=incoming.sid,
                 case_id=case.id,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from threadline import __version__
 from threadline.api import RuntimeDep, observability
+from threadline.api.callers_first import CallersFirst
 from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
@@ -144,6 +145,8 @@ def webhooks() -> APIRouter:
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    from threadline.api.routes import twilio_voice
+
     app = FastAPI(
         lifespan=threads,
         title="Threadline",
@@ -160,6 +163,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(webhooks())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages_router)
+    # A ringing call's answer: the voice router's own path (POST).
+    app.add_middleware(CallersFirst, caller_path=twilio_voice.router.prefix)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=runtime.env.metrics)

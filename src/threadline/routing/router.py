@@ -37,6 +37,7 @@ when the group's own key is absent. Keys left out keep the defaults; 0 means non
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -105,6 +106,20 @@ class Limits:
         return cls(groups=groups, channels=channels_capped)
 
 
+@functools.lru_cache(maxsize=256)
+def _limits_of(given: tuple[tuple[str, object], ...]) -> Limits:
+    return Limits.of(dict(given))
+
+
+def _limits(capacity: Mapping[str, object]) -> Limits:
+    """Limits.of(capacity), worked out once for each capacity seen: a router is built
+    for every call that rings in, and most agents share a few capacities."""
+    try:
+        return _limits_of(tuple(sorted(capacity.items())))
+    except TypeError:  # a value that cannot be a cache key (a list): worked out anew
+        return Limits.of(capacity)
+
+
 @dataclass(frozen=True)
 class AgentSeat:
     """An online agent as routing sees them."""
@@ -144,12 +159,12 @@ class _Seat:
     )
 
     def __init__(self, agent: AgentSeat) -> None:
-        limits = Limits.of(agent.capacity)
+        limits = _limits(agent.capacity)
         self.agent_id = agent.agent_id
         self.skills = agent.skills
         self.teams = agent.teams
-        self.group_limits = dict(limits.groups)
-        self.channel_limits = dict(limits.channels)
+        self.group_limits = limits.groups
+        self.channel_limits = limits.channels
         self.by_group = dict.fromkeys(_GROUPS, 0)
         self.by_channel: dict[Channel | None, int] = {}
         self.total = 0
