@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,8 @@ class Checkpointer:
     def _run(self) -> None:
         try:
             # mode=rw: a database file that is gone is not made again, empty.
-            connection = sqlite3.connect(
-                f"file:{self.path}?mode=rw", uri=True, isolation_level=None, timeout=0
-            )
+            uri = Path(self.path).resolve().as_uri() + "?mode=rw"
+            connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=0)
         except sqlite3.Error as exc:
             log.warning("no checkpoints for %s: %s", self.path, exc)
             return
