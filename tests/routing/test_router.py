@@ -136,3 +136,6 @@ def test_agents_sharing_a_capacity_keep_their_own_loads() -> None:
     odd = Router([AgentSeat(3, capacity={"voice": [2], "messaging": 1})])
     assert odd.route(case(3, Channel.PHONE)) is None  # an odd value means none
     assert odd.route(case(4, Channel.EMAIL)) == 3
+    # 1.0 is not a count (so no room), though it equals 1 as a key.
+    mixed = Router([AgentSeat(4, capacity={"voice": 1}), AgentSeat(5, capacity={"voice": 1.0})])
+    assert [mixed.route(case(5 + n, Channel.PHONE)) for n in range(3)] == [4, None, None]

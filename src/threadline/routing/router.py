@@ -107,15 +107,16 @@ class Limits:
 
 
 @functools.lru_cache(maxsize=256)
-def _limits_of(given: tuple[tuple[str, object], ...]) -> Limits:
-    return Limits.of(dict(given))
+def _limits_of(given: tuple[tuple[str, type, object], ...]) -> Limits:
+    return Limits.of({key: value for key, _type, value in given})
 
 
 def _limits(capacity: Mapping[str, object]) -> Limits:
     """Limits.of(capacity), worked out once for each capacity seen: a router is built
-    for every call that rings in, and most agents share a few capacities."""
+    for every call that rings in, and most agents share a few capacities. The key holds
+    each value's type, since 1 and 1.0 are equal keys but not equal limits."""
     try:
-        return _limits_of(tuple(sorted(capacity.items())))
+        return _limits_of(tuple(sorted((k, type(v), v) for k, v in capacity.items())))
     except TypeError:  # a value that cannot be a cache key (a list): worked out anew
         return Limits.of(capacity)
 
