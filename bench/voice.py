@@ -603,9 +603,9 @@ def _emit_alone(report: Report, kind: DbKind, alone: Tally) -> None:
         report.emit("webhook_alone_p50_ms", percentile(every, 50), "ms", db=kind, note=note)
 
 
-def _emit_burst(report: Report, kind: DbKind, burst: Tally, senders: int) -> None:
-    """`senders` calls ringing in the same instant, each sender's one call: how long the
-    last caller of a sudden rush waits, which the closed loop's ramp leaves out."""
+def _emit_burst(report: Report, kind: DbKind, burst: Tally) -> None:
+    """Calls ringing in the same instant, one from each sender: how long the last
+    caller of a sudden rush waits, which the closed loop's ramp leaves out."""
     incoming = sorted(burst.latencies["incoming"])
     if not incoming:
         return
@@ -687,7 +687,7 @@ def _one_database(
             stored = _stored(runtime)
         _emit(report, kind, tally, seconds, senders, ramp_seconds, stored)
         _emit_alone(report, kind, alone)
-        _emit_burst(report, kind, burst, senders)
+        _emit_burst(report, kind, burst)
         _emit_paced(report, kind, paced, paced_calls, rate)
         problems = _server_problems(log)
         if problems:

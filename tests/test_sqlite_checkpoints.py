@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from threadline.db import connect
 from threadline.sqlite_checkpoints import IDLE_ROUNDS, Checkpointer
 
 
-def _until(condition: object, seconds: float = 10.0) -> None:
+def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("not within the time allowed")
         time.sleep(0.02)

@@ -3,9 +3,10 @@
 In WAL mode every commit appends pages to the `-wal` file, and a checkpoint copies them
 back into the database file. Left to SQLite, the checkpoint runs inside whichever commit
 crosses `wal_autocheckpoint` pages, with that writer's turn held: every writer queued
-behind it waits for the copy and its fsyncs. On the phone line that was the longest
-wait a ringing call had (bench/voice.py: a caller's write waiting 45-55 ms on one
-writer, most of them just after a checkpoint).
+behind it (a ringing call's among them) waits for the copy and its fsyncs. How much of
+the phone line's tail this took away was not measured apart: with it, callers' writes
+still waited 40-60 ms on one writer now and then (bench/voice.py traces), so those
+long waits have another cause as well.
 
 A `Checkpointer` copies the pages on a thread of its own instead, with a PASSIVE
 checkpoint every INTERVAL seconds on a connection of its own: PASSIVE never waits for
