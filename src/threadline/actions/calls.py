@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from threadline.actions import clocks
@@ -38,6 +38,7 @@ from threadline.models import (
     OutboxMessage,
     Touch,
 )
+from threadline.prepared import Prepared
 from threadline.queries.calls import SUPPORT_QUEUE
 from threadline.queries.replies import previous_facing
 from threadline.routing.owners import can_own
@@ -280,10 +281,38 @@ def _emit(unit: Unit, call: Call, case: Case, step: str) -> None:
     )
 
 
-def _find_call(db: Session, update: CallUpdate) -> Call | None:
+# update_call runs for most webhooks of every call (five of the eight of an answered
+# one), so its reads are few and lean: the call's keys and whether the request was seen
+# are plain statements, the call and its touch come in one query.
+_CALL_BY_SID = Prepared(select(Call.id, Call.case_id).where(Call.sid == bindparam("sid")))
+_CALL_BY_ID = Prepared(select(Call.id, Call.case_id).where(Call.id == bindparam("call_id")))
+_EVENT_SEEN = Prepared(select(CallEvent.id).where(CallEvent.key == bindparam("key")))
+_INSERT_EVENT = Prepared(insert(CallEvent), ("call_id", "key", "kind", "at", "data"))
+_AGENT_EXISTS = Prepared(select(Agent.id).where(Agent.id == bindparam("agent_id")))
+_SEGMENT_OF = Prepared(select(Customer.segment_key).where(Customer.id == bindparam("customer_id")))
+
+
+def _find_call(unit: Unit, update: CallUpdate) -> tuple[int, int] | None:
+    """The call's id and its case's, or None."""
     if update.call_id is not None:
-        return db.get(Call, update.call_id)
-    return db.scalars(select(Call).where(Call.sid == update.sid)).first()
+        row = _CALL_BY_ID.first(unit.conn, {"call_id": update.call_id})
+    else:
+        row = _CALL_BY_SID.first(unit.conn, {"sid": update.sid})
+    return None if row is None else (row[0], row[1])
+
+
+def _locked_call(db: Session, call_id: int) -> tuple[Call, Touch | None]:
+    """The call, locked, read afresh, with its touch (in the session's map for
+    _write_touch). Lock order: the caller has locked the case row first."""
+    statement = (
+        select(Call, Touch)
+        .outerjoin(Touch, Touch.id == Call.touch_id)
+        .where(Call.id == call_id)
+        .with_for_update(of=Call)
+        .execution_options(populate_existing=True)
+    )
+    call, touch = db.execute(statement).one()
+    return call, touch
 
 
 @action
@@ -294,25 +323,27 @@ def update_call(db: Session, env: Env, update: CallUpdate) -> CallState:
 
     def work() -> CallState:
         with unit_of_work(db, env, Actor.channel(Channel.PHONE.value)) as unit:
-            found = _find_call(db, update)
+            found = _find_call(unit, update)
             if found is None:
                 raise NotFound(f"no call {update.sid or update.call_id}")
+            call_id, case_id = found
             # The case row first, then the call and the clocks: every action's lock order.
-            case = db.get(Case, found.case_id, with_for_update=True, populate_existing=True)
-            call = db.get(Call, found.id, with_for_update=True, populate_existing=True)
-            assert case is not None and call is not None
-            if db.scalar(select(CallEvent.id).where(CallEvent.key == update.key)) is not None:
+            case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
+            assert case is not None
+            call, _ = _locked_call(db, call_id)
+            if _EVENT_SEEN.first(unit.conn, {"key": update.key}) is not None:
                 return CallState(call.id, case.id, call.touch_id, call.status, changed=False)
             if call.sid.startswith(PENDING_SID) and update.sid:
                 call.sid = update.sid
-            db.add(
-                CallEvent(
-                    call_id=call.id,
-                    key=update.key,
-                    kind=f"{update.source}:{update.step.value}",
-                    at=update.at,
-                    data=update.data,
-                )
+            _INSERT_EVENT.execute(
+                unit.conn,
+                {
+                    "call_id": call.id,
+                    "key": update.key,
+                    "kind": f"{update.source}:{update.step.value}",
+                    "at": update.at,
+                    "data": update.data,
+                },
             )
             step = _apply(unit, case, call, update)
             call.updated_at = unit.now
@@ -357,7 +388,9 @@ def _answered(unit: Unit, case: Case, call: Call, update: CallUpdate) -> str | N
         return None
     at = max(update.at, call.started_at)
     call.answered_at = at
-    if update.agent_id is not None and unit.db.get(Agent, update.agent_id) is not None:
+    if update.agent_id is not None and _AGENT_EXISTS.first(
+        unit.conn, {"agent_id": update.agent_id}
+    ):
         call.agent_id = update.agent_id
     if call.wait_seconds is None and call.queued_at is not None:
         call.wait_seconds = max(0.0, (at - call.queued_at).total_seconds())
@@ -380,8 +413,7 @@ def _answered(unit: Unit, case: Case, call: Call, update: CallUpdate) -> str | N
 
 
 def _hold_target(unit: Unit, case: Case) -> Target | None:
-    customer = unit.db.get(Customer, case.customer_id)
-    segment = customer.segment_key if customer is not None else None
+    segment = _SEGMENT_OF.scalar(unit.conn, {"customer_id": case.customer_id})
     return unit.env.book.get(unit.conn).target(
         ClockKind.HOLD, channel=Channel.PHONE, segment=segment, priority=case.priority
     )

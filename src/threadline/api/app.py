@@ -15,6 +15,7 @@ from threadline import __version__
 from threadline.api import RuntimeDep, observability
 from threadline.api.callers_first import CallersFirst
 from threadline.api.errors import error_body, install_error_handlers
+from threadline.api.gated_router import GatedRouter
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
 from threadline.api.threads import SessionEndingRoute, threads
@@ -110,7 +111,7 @@ def api_v1() -> APIRouter:
         wallboard,
     )
 
-    router = APIRouter(route_class=SessionEndingRoute, prefix="/api/v1")
+    router = GatedRouter(gate="/api/v1", route_class=SessionEndingRoute, prefix="/api/v1")
     modules = (
         session,
         customers,
@@ -136,7 +137,7 @@ def webhooks() -> APIRouter:
     """The providers' webhooks, under /webhooks: each checks its provider's signature."""
     from threadline.api.routes import meta_webhooks, twilio_sms, twilio_voice, x_webhooks
 
-    router = APIRouter(route_class=SessionEndingRoute)
+    router = GatedRouter(gate="/webhooks", route_class=SessionEndingRoute)
     router.include_router(twilio_voice.router)
     router.include_router(twilio_sms.router)
     router.include_router(meta_webhooks.router)

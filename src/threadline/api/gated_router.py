@@ -1,0 +1,36 @@
+"""Routers that turn away, in one comparison, a request for a path none of their routes
+can match.
+
+FastAPI (0.16x) keeps included routers nested, and finds a request's route by trying
+every route of every router included before the right one, then trying the chosen
+branch again at each level on the way down. There is no test of a router's prefix
+first: a webhook paid for trying the whole JSON API (0.3 ms of a request that needs
+0.1 ms in all), and a page for the API and the webhooks. A `GatedRouter` says which
+path all its routes lie under, and answers "no match" at once for any other path; a
+path under the gate is matched exactly as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
+
+
+class GatedRouter(APIRouter):
+    """An APIRouter whose every route's path starts with `gate` (its prefix, unless it
+    is included under more). Only ever include it where that holds."""
+
+    def __init__(self, *, gate: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not gate.startswith("/") or gate.endswith("/"):
+            raise ValueError(f"a gate is a path without its last slash, not {gate!r}")
+        self.gate = gate
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = get_route_path(scope)
+        if path != self.gate and not path.startswith(self.gate + "/"):
+            return Match.NONE, {}
+        return super().matches(scope)
