@@ -38,7 +38,7 @@ from threadline.models import (
     OutboxMessage,
     Touch,
 )
-from threadline.prepared import Prepared
+from threadline.prepared import Prepared, returned_id
 from threadline.queries.calls import SUPPORT_QUEUE
 from threadline.queries.replies import previous_facing
 from threadline.routing.owners import can_own
@@ -119,13 +119,67 @@ class CallState:
     changed: bool
 
 
-def _queue_for(unit: Unit, owner_id: int | None, team_id: int | None) -> str:
+# update_call runs for most webhooks of every call (five of the eight of an answered
+# one), so its reads are few and lean: the call's keys and whether the request was seen
+# are plain statements, the call and its touch come in one query.
+_CALL_BY_SID = Prepared(select(Call.id, Call.case_id).where(Call.sid == bindparam("sid")))
+_CALL_BY_ID = Prepared(select(Call.id, Call.case_id).where(Call.id == bindparam("call_id")))
+_EVENT_SEEN = Prepared(select(CallEvent.id).where(CallEvent.key == bindparam("key")))
+_INSERT_EVENT = Prepared(insert(CallEvent), ("call_id", "key", "kind", "at", "data"))
+_AGENT_EXISTS = Prepared(select(Agent.id).where(Agent.id == bindparam("agent_id")))
+_SEGMENT_OF = Prepared(select(Customer.segment_key).where(Customer.id == bindparam("customer_id")))
+
+
+# A ringing call's own statements: the caller hears nothing until its transaction is
+# done, so it runs plain statements where it can.
+_KNOWN_CALL = Prepared(
+    select(Call.id, Call.case_id, Call.touch_id, Case.customer_id, Call.queue)
+    .join(Case, Case.id == Call.case_id)
+    .where(Call.sid == bindparam("sid"))
+)
+_CASE_FOR_CALL = Prepared(
+    select(Case.owner_id, Case.team_id).where(Case.id == bindparam("case_id")).with_for_update()
+)
+_OWNER_ONLINE = Prepared(
+    select(Agent.id).where(
+        Agent.id == bindparam("agent_id"),
+        Agent.active.is_(True),
+        Agent.presence == Presence.ONLINE,
+    )
+)
+_INSERT_CALL = Prepared(
+    insert(Call).returning(Call.id),
+    (
+        "sid",
+        "case_id",
+        "touch_id",
+        "direction",
+        "customer_number",
+        "our_number",
+        "status",
+        "queue",
+        "started_at",
+        "queued_at",
+        "updated_at",
+        "recording_pauses",
+        "hold_seconds",
+        "holds",
+        "longest_hold_seconds",
+        "earlier_wait_seconds",
+        "abandoned",
+        "voicemail",
+    ),
+)
+
+
+def _queue_for(unit: Unit, owner_id: int | None, team_id: int | None, *, routed: bool) -> str:
     """The provider queue the caller waits in: their case's owner's own while the owner
-    is online, else the case's team's, else the general one."""
-    if owner_id is not None:
-        owner = unit.db.get(Agent, owner_id)
-        if owner is not None and owner.active and owner.presence is Presence.ONLINE:
-            return f"agent-{owner.id}"
+    is online (an owner routing just chose is), else the case's team's, else the
+    general one."""
+    if owner_id is not None and (
+        routed or _OWNER_ONLINE.first(unit.conn, {"agent_id": owner_id}) is not None
+    ):
+        return f"agent-{owner_id}"
     if team_id is not None:
         return f"team-{team_id}"
     return SUPPORT_QUEUE
@@ -154,18 +208,10 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
 
     def work() -> CallAnswer:
         with unit_of_work(db, env, Actor.channel(Channel.PHONE.value)) as unit:
-            known = db.scalars(select(Call).where(Call.sid == incoming.sid)).first()
+            known = _KNOWN_CALL.first(unit.conn, {"sid": incoming.sid})
             if known is not None:
-                case = db.get(Case, known.case_id)
-                assert case is not None
-                return CallAnswer(
-                    known.id,
-                    known.case_id,
-                    known.touch_id,
-                    case.customer_id,
-                    known.queue,
-                    duplicate=True,
-                )
+                call_id, case_id, touch_id, customer_id, queue = known
+                return CallAnswer(call_id, case_id, touch_id, customer_id, queue, duplicate=True)
             if normal is not None:
                 who = IdentityRef(IdentityKind.PHONE, normal, incoming.caller_name)
                 sender = resolve_sender(unit, who, normal)
@@ -195,40 +241,65 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
                 agent_id=None,
                 outcome=None,
             )
-            case = db.get(Case, received.case_id, with_for_update=True)
-            assert case is not None
+            row = _CASE_FOR_CALL.first(unit.conn, {"case_id": received.case_id})
+            assert row is not None
+            owner_id, team_id = row
             queue = None
             if open_now:
-                owner_id = case.owner_id
+                routed = False
                 if owner_id is None:
-                    owner_id = route_case(unit, case.id)
-                queue = _queue_for(unit, owner_id, case.team_id)
-            call = Call(
-                sid=incoming.sid,
-                case_id=case.id,
-                touch_id=received.touch_id,
-                direction=Direction.IN,
-                customer_number=normal,
-                our_number=incoming.our_number,
-                status=CallStatus.QUEUED if open_now else CallStatus.IN_PROGRESS,
-                queue=queue,
-                started_at=unit.now,
-                queued_at=unit.now if open_now else None,
-                updated_at=unit.now,
-            )
-            db.add(call)
-            db.flush()
-            db.add(
-                CallEvent(
-                    call_id=call.id,
-                    key=incoming.key,
-                    kind="incoming",
-                    at=unit.now,
-                    data={"queue": queue, "voicemail": not open_now},
+                    owner_id = route_case(unit, received.case_id)
+                    routed = owner_id is not None
+                queue = _queue_for(unit, owner_id, team_id, routed=routed)
+            status = CallStatus.QUEUED if open_now else CallStatus.IN_PROGRESS
+            call_id = returned_id(
+                _INSERT_CALL.first(
+                    unit.conn,
+                    {
+                        "sid": incoming.sid,
+                        "case_id": received.case_id,
+                        "touch_id": received.touch_id,
+                        "direction": Direction.IN,
+                        "customer_number": normal,
+                        "our_number": incoming.our_number,
+                        "status": status,
+                        "queue": queue,
+                        "started_at": unit.now,
+                        "queued_at": unit.now if open_now else None,
+                        "updated_at": unit.now,
+                        "recording_pauses": [],
+                        "hold_seconds": 0.0,
+                        "holds": 0,
+                        "longest_hold_seconds": 0.0,
+                        "earlier_wait_seconds": 0.0,
+                        "abandoned": False,
+                        "voicemail": False,
+                    },
                 )
             )
-            _emit(unit, call, case, "ringing")
-            return CallAnswer(call.id, case.id, received.touch_id, case.customer_id, queue)
+            _INSERT_EVENT.execute(
+                unit.conn,
+                {
+                    "call_id": call_id,
+                    "key": incoming.key,
+                    "kind": "incoming",
+                    "at": unit.now,
+                    "data": {"queue": queue, "voicemail": not open_now},
+                },
+            )
+            unit.emit(
+                "call.updated",
+                case_id=received.case_id,
+                customer_id=received.customer_id,
+                call_id=call_id,
+                touch_id=received.touch_id,
+                status=status.value,
+                step="ringing",
+                agent_id=None,
+            )
+            return CallAnswer(
+                call_id, received.case_id, received.touch_id, received.customer_id, queue
+            )
 
     return with_retry(work)
 
@@ -279,17 +350,6 @@ def _emit(unit: Unit, call: Call, case: Case, step: str) -> None:
         step=step,
         agent_id=call.agent_id,
     )
-
-
-# update_call runs for most webhooks of every call (five of the eight of an answered
-# one), so its reads are few and lean: the call's keys and whether the request was seen
-# are plain statements, the call and its touch come in one query.
-_CALL_BY_SID = Prepared(select(Call.id, Call.case_id).where(Call.sid == bindparam("sid")))
-_CALL_BY_ID = Prepared(select(Call.id, Call.case_id).where(Call.id == bindparam("call_id")))
-_EVENT_SEEN = Prepared(select(CallEvent.id).where(CallEvent.key == bindparam("key")))
-_INSERT_EVENT = Prepared(insert(CallEvent), ("call_id", "key", "kind", "at", "data"))
-_AGENT_EXISTS = Prepared(select(Agent.id).where(Agent.id == bindparam("agent_id")))
-_SEGMENT_OF = Prepared(select(Customer.segment_key).where(Customer.id == bindparam("customer_id")))
 
 
 def _find_call(unit: Unit, update: CallUpdate) -> tuple[int, int] | None:
