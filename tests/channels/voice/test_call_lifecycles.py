@@ -16,11 +16,14 @@ from tests.api.conftest import Caller, make_caller
 from tests.twilio_support import ACCOUNT, OUR_NUMBER, PUBLIC_URL, post_signed
 from threadline.actions import Actor, Env
 from threadline.actions.agents import set_presence
+from threadline.actions.cases import assign
 from threadline.actions.clocks import sweep_clocks
+from threadline.actions.inbound import receive
+from threadline.channels.base import IdentityRef, Inbound
 from threadline.clock import FrozenClock
 from threadline.models import Call, CallBack, CallEvent, Customer, Touch
 from threadline.runtime import Runtime
-from threadline.vocabulary import Presence, Role
+from threadline.vocabulary import Channel, IdentityKind, Presence, Role
 
 CALLER = "+447700900123"
 
@@ -401,3 +404,33 @@ def test_a_caller_kept_waiting_for_their_own_agent_moves_to_the_team_queue(
     call = call_of(runtime, sid)
     touch = touch_json(client, agent, call)
     assert (touch["call"]["wait_seconds"], touch["call"]["answered_by"]) == (40, other.agent_id)
+
+
+def test_a_caller_on_an_owned_case_waits_for_the_owner_only_while_the_owner_is_online(
+    client: TestClient, runtime: Runtime, clock: FrozenClock, agent: Caller, db: Session, env: Env
+) -> None:
+    # The customer texted first; their case is the agent's, on a channel that stays
+    # with its owner while the owner is away.
+    texted = receive(
+        db,
+        env,
+        Inbound(
+            channel=Channel.SMS,
+            external_id="SM" + "e" * 32,
+            sender=IdentityRef(IdentityKind.PHONE, CALLER),
+            text="Is my order on its way?",
+        ),
+    )
+    assign(db, env, Actor.agent(agent.agent_id), texted.case_id, agent.agent_id)
+    set_presence(db, env, Actor.agent(agent.agent_id), agent.agent_id, Presence.AWAY)
+
+    while_away = ring(client, "CA" + "c" * 32).find("Enqueue")
+    assert while_away is not None and while_away.text == "support"
+    leave_queue(client, "CA" + "c" * 32, "hangup", queue_seconds=20)
+
+    set_presence(db, env, Actor.agent(agent.agent_id), agent.agent_id, Presence.ONLINE)
+    clock.advance(timedelta(minutes=5))
+    back = ring(client, "CA" + "d" * 32).find("Enqueue")
+    assert back is not None and back.text == f"agent-{agent.agent_id}"
+    # Both calls are on the one case, which kept its owner.
+    assert {call_of(runtime, "CA" + c * 32).case_id for c in "cd"} == {texted.case_id}
