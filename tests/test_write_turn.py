@@ -1,11 +1,13 @@
-"""Writers of one process take turns on SQLite in order of arrival, except that work
-marked first_in_line() (a ringing call's answer) goes before writers already waiting."""
+"""Writers of one process take turns in order of arrival (one at a time on SQLite, a few
+on PostgreSQL), except that work marked first_in_line() (a ringing call's answer) goes
+before writers already waiting."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,87 @@ def test_a_marked_write_on_sqlite_commits_before_writes_queued_ahead_of_it(
         rows = session.execute(text("SELECT who FROM written ORDER BY id")).scalars().all()
     sqlite_db.dispose()
     assert rows == ["holder", "caller", "status 1", "status 2"]
+
+
+@pytest.fixture
+def pg_db(pg_url: str | None) -> Iterator[Database]:
+    if pg_url is None:
+        pytest.skip("no PostgreSQL answers (set THREADLINE_TEST_DATABASE_URL)")
+    database = connect(pg_url, pg_writers=1)
+    with database.session() as session:
+        session.execute(text("CREATE TABLE turn_probe (id SERIAL PRIMARY KEY, who TEXT)"))
+        session.commit()
+    yield database
+    with database.session() as session:
+        session.execute(text("DROP TABLE turn_probe"))
+        session.commit()
+    database.dispose()
+
+
+def test_postgresql_writers_of_one_process_take_their_places_and_a_caller_goes_first(
+    pg_db: Database,
+) -> None:
+    holding = threading.Event()
+    release = threading.Event()
+    read_while_held: list[int] = []
+
+    def holder() -> None:
+        with pg_db.session() as session:
+            session.execute(text("INSERT INTO turn_probe (who) VALUES ('holder')"))
+            holding.set()
+            release.wait(10)
+            session.commit()
+
+    def writer(who: str) -> None:
+        with pg_db.session() as session:
+            session.execute(text("INSERT INTO turn_probe (who) VALUES (:who)"), {"who": who})
+            session.commit()
+
+    def caller() -> None:
+        with first_in_line():
+            writer("caller")
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holding.wait(10)
+    turn = pg_db.writers
+    assert turn is not None
+    threads = [
+        threading.Thread(target=writer, args=("status 1",)),
+        threading.Thread(target=writer, args=("status 2",)),
+        threading.Thread(target=caller),
+    ]
+    for waiting, thread in enumerate(threads, start=1):
+        thread.start()
+        _until_waiting(turn, waiting)
+    # Reading takes no place: it goes on while every writer waits.
+    with pg_db.reading() as read:
+        read_while_held.append(read.execute(text("SELECT count(*) FROM turn_probe")).scalar_one())
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(20)
+    with pg_db.reading() as read:
+        rows = read.execute(text("SELECT who FROM turn_probe ORDER BY id")).scalars().all()
+    assert read_while_held == [0]
+    assert rows == ["holder", "caller", "status 1", "status 2"]
+    assert turn.waiting == 0
+
+
+def test_a_turn_of_two_places_lets_two_writers_in_and_queues_the_third() -> None:
+    turn = WriterTurn(timeout=5, places=2)
+    turn.acquire()
+    turn.acquire()
+
+    def third_writer() -> None:
+        turn.acquire()
+        turn.release()
+
+    third = threading.Thread(target=third_writer)
+    third.start()
+    _until_waiting(turn, 1)
+    turn.release()
+    third.join(5)
+    assert not third.is_alive()
+    turn.release()
+    with pytest.raises(RuntimeError, match="not held"):
+        turn.release()

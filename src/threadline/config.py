@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Worker threads for the blocking part of requests (threadline/api/threads.py).
     web_threads: int = Field(default=8, ge=1, le=200)
+    # On PostgreSQL, the write transactions of one process at once (threadline/db.py).
+    pg_writers: int = Field(default=2, ge=1, le=64)
 
     twilio_auth_token: str | None = Field(default=None, repr=False)
     twilio_account_sid: str | None = None

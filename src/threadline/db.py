@@ -1,6 +1,7 @@
 """Engines and sessions. SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE
 for writing sessions (so that two writers queue instead of failing on a lock upgrade);
-PostgreSQL is reached through psycopg 3."""
+PostgreSQL is reached through psycopg 3, its writing sessions a few at a time
+(threadline/write_turn.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from threadline.sqlite_checkpoints import Checkpointer
 from threadline.write_turn import WriterTurn
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long a PostgreSQL writing session waits for a place in its process's turn.
+PG_TURN_TIMEOUT_SECONDS = 30.0
+DEFAULT_PG_WRITERS = 2
 
 
 class ReadSession(Session):
@@ -37,7 +41,8 @@ class Database:
     write: sessionmaker[Session]
     read: sessionmaker[ReadSession]
     read_engine: Engine
-    # SQLite: the turn this process's writers take (None on PostgreSQL).
+    # The turn this process's writing sessions take: one place on SQLite, a few on
+    # PostgreSQL.
     writers: WriterTurn | None = None
     # A SQLite file: what copies the WAL back, off the writers' path.
     checkpoints: Checkpointer | None = None
@@ -178,7 +183,45 @@ def _queue_writers(engine: Engine, turn: WriterTurn, checkpoints: Checkpointer |
     event.listen(engine, "rollback", lambda connection: _end(connection, "rollback"))
 
 
-def connect(url: str, *, echo: bool = False) -> Database:
+def _writers_take_places(write: sessionmaker[Session], engine: Engine, turn: WriterTurn) -> None:
+    """Each writing session takes a place in `turn` when its transaction begins (before
+    its first statement) and gives it back as its COMMIT or ROLLBACK is sent: the next
+    writer begins while the database makes this one durable, which needs the server,
+    not this process. Should a transaction end without either (its connection lost),
+    the place is given back when the session's transaction ends. Reading sessions, and
+    savepoints inside a transaction, take none."""
+    held = "threadline_write_place"
+
+    @event.listens_for(write, "after_begin")
+    def _begun(session: Session, _transaction: Any, connection: Any) -> None:
+        if not connection.info.get(held):
+            turn.acquire()
+            connection.info[held] = True
+            session.info[held] = connection.info
+
+    def _finishing(connection: Any) -> None:
+        if connection.info.pop(held, False):
+            turn.release()
+
+    event.listen(engine, "commit", _finishing)
+    event.listen(engine, "rollback", _finishing)
+
+    @event.listens_for(write, "after_transaction_end")
+    def _ended(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            info = session.info.pop(held, None)
+            if info is not None and info.pop(held, False):
+                turn.release()
+
+
+class WriteTurnTimeout(RuntimeError):
+    """No place in this process's PostgreSQL writers' turn came within the timeout: a
+    fault of the process (a session left open), not worth retrying."""
+
+
+def connect(url: str, *, echo: bool = False, pg_writers: int = DEFAULT_PG_WRITERS) -> Database:
+    """The database at `url`. On PostgreSQL at most `pg_writers` writing sessions of
+    this process are inside a transaction at once; the others wait to begin."""
     writers: WriterTurn | None = None
     checkpoints: Checkpointer | None = None
     if url.startswith("sqlite"):
@@ -193,6 +236,11 @@ def connect(url: str, *, echo: bool = False) -> Database:
     engine.echo = echo
     write = sessionmaker(engine, expire_on_commit=False)
     read = sessionmaker(read_engine, class_=ReadSession, expire_on_commit=False)
+    if writers is None:
+        writers = WriterTurn(
+            timeout=PG_TURN_TIMEOUT_SECONDS, places=pg_writers, busy=WriteTurnTimeout
+        )
+        _writers_take_places(write, engine, writers)
     return Database(
         engine=engine,
         write=write,

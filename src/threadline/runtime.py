@@ -29,7 +29,7 @@ class Runtime:
         settings = settings or load_settings()
         return cls(
             settings=settings,
-            db=connect(settings.database_url),
+            db=connect(settings.database_url, pg_writers=settings.pg_writers),
             env=Env.build(settings, clock=clock, bus=bus or build_bus(settings)),
         )
 

@@ -1,5 +1,6 @@
-"""Whose turn it is to write, on SQLite: one writer of this process at a time, in order
-of arrival, except that a writer someone is waiting on goes first.
+"""Whose turn it is to write: on SQLite one writer of this process at a time, on
+PostgreSQL a few, in order of arrival, except that a writer someone is waiting on goes
+first.
 
 SQLite allows one writer at a time, and db.py makes this process's writers take turns
 on a `WriterTurn` rather than poll the database's lock. The turn is handed from each
@@ -8,14 +9,20 @@ exception: work marked `first_in_line()` (a ringing call, whose caller hears not
 until the answer leaves) is served before work nobody waits on (status callbacks,
 delivery receipts, the worker's bookkeeping), so that a busy line does not make a caller
 wait behind a queue of reports. Marked work is a small share of all writes, so the
-rest is delayed by a few turns at most, never starved."""
+rest is delayed by a few turns at most, never starved.
+
+PostgreSQL lets writers run together, but a process's write transactions all share one
+Python interpreter: with every thread writing at once, each transaction spent most of
+its time waiting for the interpreter between its statements, the caller's as long as
+any other's. A turn of a few places (THREADLINE_PG_WRITERS) keeps the rest waiting
+before they begin, and the caller first in line."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -34,24 +41,34 @@ def first_in_line() -> Iterator[None]:
 
 
 class WriterTurn:
-    """Held from a transaction's BEGIN to its COMMIT or ROLLBACK. It belongs to the
-    transaction, not to a thread: a session opened in one thread may end in another (a
-    request's session is closed on the event loop). A writer that waits longer than
-    `timeout` seconds gets SQLite's own "database is locked" error, as it would have
-    from the database (a thread that begins a second write while holding the turn
-    would otherwise wait for itself forever)."""
+    """Held from a transaction's BEGIN to its COMMIT or ROLLBACK, by `places` writers at
+    once (one on SQLite). It belongs to the transaction, not to a thread: a session
+    opened in one thread may end in another (a request's session is closed on the event
+    loop). A writer that waits longer than `timeout` seconds gets SQLite's own "database
+    is locked" error, as it would have from the database (a thread that begins a second
+    write while holding the turn would otherwise wait for itself forever)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        *,
+        places: int = 1,
+        busy: Callable[[str], Exception] = sqlite3.OperationalError,
+    ) -> None:
+        if places < 1:
+            raise ValueError("a turn has at least one place")
         self._timeout = timeout
+        self._places = places
+        self._busy = busy
         self._mutex = threading.Lock()
-        self._held = False
+        self._held = 0
         self._first: deque[threading.Lock] = deque()
         self._rest: deque[threading.Lock] = deque()
 
     def acquire(self) -> None:
         with self._mutex:
-            if not self._held:
-                self._held = True
+            if self._held < self._places:
+                self._held += 1
                 return
             handed = threading.Lock()
             handed.acquire()
@@ -63,9 +80,7 @@ class WriterTurn:
         with self._mutex:
             if handed in line:
                 line.remove(handed)
-                raise sqlite3.OperationalError(
-                    f"database is locked: no write turn within {self._timeout:g} s"
-                )
+                raise self._busy(f"database is locked: no write turn within {self._timeout:g} s")
         # Handed to us just as the wait ran out: the turn is ours.
 
     def release(self) -> None:
@@ -74,7 +89,7 @@ class WriterTurn:
                 raise RuntimeError("the write turn is not held")
             line = self._first or self._rest
             if not line:
-                self._held = False
+                self._held -= 1
                 return
             handed = line.popleft()
         handed.release()
