@@ -44,9 +44,10 @@ class WriterTurn:
     """Held from a transaction's BEGIN to its COMMIT or ROLLBACK, by `places` writers at
     once (one on SQLite). It belongs to the transaction, not to a thread: a session
     opened in one thread may end in another (a request's session is closed on the event
-    loop). A writer that waits longer than `timeout` seconds gets SQLite's own "database
-    is locked" error, as it would have from the database (a thread that begins a second
-    write while holding the turn would otherwise wait for itself forever)."""
+    loop). A writer that waits longer than `timeout` seconds gets the `busy` error: by
+    default SQLite's own "database is locked", as it would have had from the database (a
+    thread that begins a second write while holding the turn would otherwise wait for
+    itself forever)."""
 
     def __init__(
         self,
