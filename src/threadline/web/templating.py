@@ -4,7 +4,7 @@ write what they like), undefined names fail loudly, and the formatting filters."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import nh3
@@ -17,6 +17,9 @@ from threadline import __version__
 from threadline.html import sanitise
 from threadline.web import assets
 from threadline.web import format as fmt
+
+if TYPE_CHECKING:
+    from threadline.runtime import Runtime
 
 HERE = Path(__file__).parent
 STATIC_DIR = assets.STATIC_DIR
@@ -85,10 +88,27 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     """A page. `user` (a DeskUser) fills the header: navigation by role, search, presence
     and sign-out; pages shown before sign-in leave it out."""
     context.setdefault("user", None)
+    if context["user"] is not None:
+        context.setdefault("events_after", _events_position(request))
     answer = templates.TemplateResponse(request, name, context, status_code=status_code)
     # Pages show one person's view of customers' private details: never kept by a cache.
     answer.headers["Cache-Control"] = "no-store"
     return answer
+
+
+def _events_position(request: Request) -> str | None:
+    """Where the event stream stands as the page is rendered. The page's live updates
+    start from there (web/static/js/live.js), so what happens between the page leaving
+    the server and its event stream opening is not missed; None when the bus cannot
+    tell (the stream then starts from when it opens)."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return None
+    subscription = runtime.env.bus.subscribe()
+    try:
+        return subscription.position
+    finally:
+        subscription.close()
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.factories import receive_email
 from tests.web.browser.conftest import LiveDesk, screenshot, sign_in
@@ -47,3 +47,32 @@ def test_the_wallboard_shows_agents_by_presence_in_words(page: Page, desk: LiveD
     expect(page.locator(".presence-counts")).to_contain_text(re.compile(r"[1-9]\d* Online"))
     page.locator("#presence").select_option("offline")
     expect(row).to_contain_text("Offline")
+
+
+def test_what_happens_before_the_live_stream_opens_still_reaches_the_wallboard(
+    page: Page, desk: LiveDesk
+) -> None:
+    # The page's event stream is held back until a case has arrived: the stream then
+    # starts from where it stood when the page was rendered, so the case still counts.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/events**", hold)
+    sign_in(page, desk, Role.SUPERVISOR, next_path="/wallboard")
+    page.wait_for_function("document.body.dataset.ready === 'wallboard'")
+    waiting = page.locator("#total-waiting-cases")
+    before = int(waiting.inner_text())
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page never opened its event stream"
+
+    with desk.db() as db:
+        receive_email(db, desk.runtime.env, "vera@example.com", "Wrong size sent")
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/events**")
+    expect(waiting).to_have_text(str(before + 1))

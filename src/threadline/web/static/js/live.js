@@ -18,7 +18,12 @@ function dispatch(type, raw) {
 
 function connect() {
   if (source) return;
-  source = new EventSource("/api/v1/events", { withCredentials: true });
+  // From where the stream stood when the page was rendered: events that happened
+  // before the stream opened are replayed, not lost. On reconnection the browser's
+  // Last-Event-ID header takes over.
+  const after = document.body.dataset.eventsAfter;
+  const url = after ? `/api/v1/events?last_event_id=${encodeURIComponent(after)}` : "/api/v1/events";
+  source = new EventSource(url, { withCredentials: true });
   source.addEventListener("reset", () => {
     for (const handler of resetHandlers) handler();
   });
