@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,30 +87,22 @@ def test_a_writer_waiting_too_long_gets_sqlites_locked_error_and_leaves_the_line
     turn.release()
 
 
-@pytest.fixture
-def sqlite_db(tmp_path: Path) -> Database:
-    database = connect(f"sqlite:///{tmp_path / 'turns.db'}")
-    with database.session() as session:
-        session.execute(text("CREATE TABLE written (id INTEGER PRIMARY KEY, who TEXT)"))
-        session.commit()
-    return database
-
-
-def test_a_marked_write_on_sqlite_commits_before_writes_queued_ahead_of_it(
-    sqlite_db: Database,
-) -> None:
+def _writes_in_order(db: Database, while_all_wait: Callable[[], None] = lambda: None) -> list[str]:
+    """One writer holds its transaction open while two unmarked writers and then a
+    marked one (a caller) queue on the process's turn, in that order; then it commits.
+    Answers who wrote, in the order the rows were written."""
     holding = threading.Event()
     release = threading.Event()
 
     def holder() -> None:
-        with sqlite_db.session() as session:
+        with db.session() as session:
             session.execute(text("INSERT INTO written (who) VALUES ('holder')"))
             holding.set()
             release.wait(10)
             session.commit()
 
     def writer(who: str) -> None:
-        with sqlite_db.session() as session:
+        with db.session() as session:
             session.execute(text("INSERT INTO written (who) VALUES (:who)"), {"who": who})
             session.commit()
 
@@ -126,19 +118,35 @@ def test_a_marked_write_on_sqlite_commits_before_writes_queued_ahead_of_it(
         threading.Thread(target=writer, args=("status 2",)),
         threading.Thread(target=caller),
     ]
-    assert sqlite_db.writers is not None
-    turn = sqlite_db.writers
+    turn = db.writers
+    assert turn is not None
     for waiting, thread in enumerate(threads, start=1):
         thread.start()
         # Each waits on this process's turn, in the order started, before the next.
         _until_waiting(turn, waiting)
+    while_all_wait()
     release.set()
     for thread in [first, *threads]:
         thread.join(20)
-    with sqlite_db.session() as session:
-        rows = session.execute(text("SELECT who FROM written ORDER BY id")).scalars().all()
-    sqlite_db.dispose()
-    assert rows == ["holder", "caller", "status 1", "status 2"]
+    assert turn.waiting == 0
+    with db.reading() as read:
+        return list(read.execute(text("SELECT who FROM written ORDER BY id")).scalars())
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    database = connect(f"sqlite:///{tmp_path / 'turns.db'}")
+    with database.session() as session:
+        session.execute(text("CREATE TABLE written (id INTEGER PRIMARY KEY, who TEXT)"))
+        session.commit()
+    yield database
+    database.dispose()
+
+
+def test_a_marked_write_on_sqlite_commits_before_writes_queued_ahead_of_it(
+    sqlite_db: Database,
+) -> None:
+    assert _writes_in_order(sqlite_db) == ["holder", "caller", "status 1", "status 2"]
 
 
 @pytest.fixture
@@ -147,11 +155,11 @@ def pg_db(pg_url: str | None) -> Iterator[Database]:
         pytest.skip("no PostgreSQL answers (set THREADLINE_TEST_DATABASE_URL)")
     database = connect(pg_url, pg_writers=1)
     with database.session() as session:
-        session.execute(text("CREATE TABLE turn_probe (id SERIAL PRIMARY KEY, who TEXT)"))
+        session.execute(text("CREATE TABLE written (id SERIAL PRIMARY KEY, who TEXT)"))
         session.commit()
     yield database
     with database.session() as session:
-        session.execute(text("DROP TABLE turn_probe"))
+        session.execute(text("DROP TABLE written"))
         session.commit()
     database.dispose()
 
@@ -159,50 +167,16 @@ def pg_db(pg_url: str | None) -> Iterator[Database]:
 def test_postgresql_writers_of_one_process_take_their_places_and_a_caller_goes_first(
     pg_db: Database,
 ) -> None:
-    holding = threading.Event()
-    release = threading.Event()
-    read_while_held: list[int] = []
+    read_while_all_wait: list[int] = []
 
-    def holder() -> None:
-        with pg_db.session() as session:
-            session.execute(text("INSERT INTO turn_probe (who) VALUES ('holder')"))
-            holding.set()
-            release.wait(10)
-            session.commit()
+    def read() -> None:
+        # Reading takes no place: it goes on while every writer waits.
+        with pg_db.reading() as session:
+            count = session.execute(text("SELECT count(*) FROM written")).scalar_one()
+            read_while_all_wait.append(count)
 
-    def writer(who: str) -> None:
-        with pg_db.session() as session:
-            session.execute(text("INSERT INTO turn_probe (who) VALUES (:who)"), {"who": who})
-            session.commit()
-
-    def caller() -> None:
-        with first_in_line():
-            writer("caller")
-
-    first = threading.Thread(target=holder)
-    first.start()
-    assert holding.wait(10)
-    turn = pg_db.writers
-    assert turn is not None
-    threads = [
-        threading.Thread(target=writer, args=("status 1",)),
-        threading.Thread(target=writer, args=("status 2",)),
-        threading.Thread(target=caller),
-    ]
-    for waiting, thread in enumerate(threads, start=1):
-        thread.start()
-        _until_waiting(turn, waiting)
-    # Reading takes no place: it goes on while every writer waits.
-    with pg_db.reading() as read:
-        read_while_held.append(read.execute(text("SELECT count(*) FROM turn_probe")).scalar_one())
-    release.set()
-    for thread in [first, *threads]:
-        thread.join(20)
-    with pg_db.reading() as read:
-        rows = read.execute(text("SELECT who FROM turn_probe ORDER BY id")).scalars().all()
-    assert read_while_held == [0]
-    assert rows == ["holder", "caller", "status 1", "status 2"]
-    assert turn.waiting == 0
+    assert _writes_in_order(pg_db, read) == ["holder", "caller", "status 1", "status 2"]
+    assert read_while_all_wait == [0]
 
 
 def test_a_turn_of_two_places_lets_two_writers_in_and_queues_the_third() -> None:
