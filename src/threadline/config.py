@@ -17,6 +17,8 @@ from sqlalchemy.exc import ArgumentError
 
 from threadline.errors import ConfigurationError
 
+DEFAULT_PG_WRITERS = 2
+
 _SUPPORTED_DRIVERS = {"sqlite", "sqlite+pysqlite", "postgresql+psycopg"}
 
 
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
     # Worker threads for the blocking part of requests (threadline/api/threads.py).
     web_threads: int = Field(default=8, ge=1, le=200)
     # On PostgreSQL, the write transactions of one process at once (threadline/db.py).
-    pg_writers: int = Field(default=2, ge=1, le=64)
+    pg_writers: int = Field(default=DEFAULT_PG_WRITERS, ge=1, le=64)
 
     twilio_auth_token: str | None = Field(default=None, repr=False)
     twilio_account_sid: str | None = None

@@ -17,13 +17,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from threadline.config import DEFAULT_PG_WRITERS
 from threadline.sqlite_checkpoints import Checkpointer
 from threadline.write_turn import WriterTurn
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # How long a PostgreSQL writing session waits for a place in its process's turn.
 PG_TURN_TIMEOUT_SECONDS = 30.0
-DEFAULT_PG_WRITERS = 2
 
 
 class ReadSession(Session):

@@ -10,7 +10,8 @@ drops the per-call machinery. It runs inside the transaction of the SQLAlchemy
 connection it is given, so commits, rollbacks and BEGIN IMMEDIATE stay where they are.
 
 Only statements without expanding parameters qualify, and each `Prepared` is built for
-the exact set of parameter names it will be called with."""
+the exact set of parameter names it will be called with; an INSERT's columns left out
+take their plain defaults (`default=0`), and one with a computed default must be given."""
 
 from __future__ import annotations
 
@@ -83,12 +84,13 @@ class Prepared:
                 for column in self.statement.exported_columns
             )
         constants = {
-            name: _processed(processors.get(name), value)
+            name: _processed(processors.get(name), self._scalar_default(name, value))
             for name, value in expanded.parameters.items()
             if name not in required
         }
         if any(value is None for value in constants.values()):
-            # A column default SQLAlchemy would compute per execution: not supported.
+            # A column default SQLAlchemy would compute per execution (a callable, a SQL
+            # expression): not supported.
             missing = sorted(name for name, value in constants.items() if value is None)
             raise ValueError(f"give every column of the statement; missing {missing}")
         made = _Compiled(
@@ -100,6 +102,16 @@ class Prepared:
         )
         self._by_dialect[dialect.name] = made
         return made
+
+    def _scalar_default(self, name: str, value: Any) -> Any:
+        """An INSERT's column left out by the caller: SQLAlchemy leaves its plain default
+        (`default=0`) to each execution, so it is taken from the column here, once."""
+        table = getattr(self.statement, "table", None)
+        column = None if value is not None or table is None else table.c.get(name)
+        default = None if column is None else column.default
+        if default is not None and default.is_scalar:
+            return default.arg
+        return value
 
     def _cursor(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._compiled(conn.dialect)

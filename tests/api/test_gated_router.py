@@ -27,7 +27,7 @@ class CountingRoute(APIRoute):
 
 
 def _app() -> FastAPI:
-    api = GatedRouter(gate="/api/v1", prefix="/api/v1", route_class=CountingRoute)
+    api = GatedRouter(prefix="/api/v1", route_class=CountingRoute)  # gated at its prefix
     things = APIRouter(prefix="/things", route_class=CountingRoute)
 
     @things.get("/{thing_id}")

@@ -162,12 +162,6 @@ _INSERT_CALL = Prepared(
         "queued_at",
         "updated_at",
         "recording_pauses",
-        "hold_seconds",
-        "holds",
-        "longest_hold_seconds",
-        "earlier_wait_seconds",
-        "abandoned",
-        "voicemail",
     ),
 )
 
@@ -268,12 +262,6 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
                         "queued_at": unit.now if open_now else None,
                         "updated_at": unit.now,
                         "recording_pauses": [],
-                        "hold_seconds": 0.0,
-                        "holds": 0,
-                        "longest_hold_seconds": 0.0,
-                        "earlier_wait_seconds": 0.0,
-                        "abandoned": False,
-                        "voicemail": False,
                     },
                 )
             )
@@ -287,14 +275,14 @@ def answer_incoming_call(db: Session, env: Env, incoming: IncomingCall) -> CallA
                     "data": {"queue": queue, "voicemail": not open_now},
                 },
             )
-            unit.emit(
-                "call.updated",
+            _call_updated(
+                unit,
+                "ringing",
                 case_id=received.case_id,
                 customer_id=received.customer_id,
                 call_id=call_id,
                 touch_id=received.touch_id,
-                status=status.value,
-                step="ringing",
+                status=status,
                 agent_id=None,
             )
             return CallAnswer(
@@ -340,15 +328,39 @@ def requeue_call(db: Session, env: Env, sid: str, *, key: str, wait_seconds: flo
 
 
 def _emit(unit: Unit, call: Call, case: Case, step: str) -> None:
-    unit.emit(
-        "call.updated",
+    _call_updated(
+        unit,
+        step,
         case_id=case.id,
         customer_id=case.customer_id,
         call_id=call.id,
         touch_id=call.touch_id,
-        status=call.status.value,
-        step=step,
+        status=call.status,
         agent_id=call.agent_id,
+    )
+
+
+def _call_updated(
+    unit: Unit,
+    step: str,
+    *,
+    case_id: int,
+    customer_id: int,
+    call_id: int,
+    touch_id: int,
+    status: CallStatus,
+    agent_id: int | None,
+) -> None:
+    """The desk's news of a call: `call.updated`, with the step worth telling."""
+    unit.emit(
+        "call.updated",
+        case_id=case_id,
+        customer_id=customer_id,
+        call_id=call_id,
+        touch_id=touch_id,
+        status=status.value,
+        step=step,
+        agent_id=agent_id,
     )
 
 
@@ -361,9 +373,10 @@ def _find_call(unit: Unit, update: CallUpdate) -> tuple[int, int] | None:
     return None if row is None else (row[0], row[1])
 
 
-def _locked_call(db: Session, call_id: int) -> tuple[Call, Touch | None]:
-    """The call, locked, read afresh, with its touch (in the session's map for
-    _write_touch). Lock order: the caller has locked the case row first."""
+def _locked_call(db: Session, call_id: int) -> Call:
+    """The call, locked and read afresh. Its touch is read in the same query, into the
+    session, where _write_touch finds it. Lock order: the caller has locked the case
+    row first."""
     statement = (
         select(Call, Touch)
         .outerjoin(Touch, Touch.id == Call.touch_id)
@@ -371,8 +384,8 @@ def _locked_call(db: Session, call_id: int) -> tuple[Call, Touch | None]:
         .with_for_update(of=Call)
         .execution_options(populate_existing=True)
     )
-    call, touch = db.execute(statement).one()
-    return call, touch
+    call: Call = db.execute(statement).one()[0]
+    return call
 
 
 @action
@@ -390,7 +403,7 @@ def update_call(db: Session, env: Env, update: CallUpdate) -> CallState:
             # The case row first, then the call and the clocks: every action's lock order.
             case = db.get(Case, case_id, with_for_update=True, populate_existing=True)
             assert case is not None
-            call, _ = _locked_call(db, call_id)
+            call = _locked_call(db, call_id)
             if _EVENT_SEEN.first(unit.conn, {"key": update.key}) is not None:
                 return CallState(call.id, case.id, call.touch_id, call.status, changed=False)
             if call.sid.startswith(PENDING_SID) and update.sid:

@@ -111,7 +111,7 @@ def api_v1() -> APIRouter:
         wallboard,
     )
 
-    router = GatedRouter(gate="/api/v1", route_class=SessionEndingRoute, prefix="/api/v1")
+    router = GatedRouter(route_class=SessionEndingRoute, prefix="/api/v1")
     modules = (
         session,
         customers,

@@ -20,11 +20,13 @@ from starlette.types import Scope
 
 
 class GatedRouter(APIRouter):
-    """An APIRouter whose every route's path starts with `gate` (its prefix, unless it
-    is included under more). Only ever include it where that holds."""
+    """An APIRouter whose every route's path starts with `gate`: by default its prefix,
+    which holds wherever it is included without one of its own. Only ever include it
+    where that holds."""
 
-    def __init__(self, *, gate: str, **kwargs: Any) -> None:
+    def __init__(self, *, gate: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        gate = self.prefix if gate is None else gate
         if not gate.startswith("/") or gate.endswith("/"):
             raise ValueError(f"a gate is a path without its last slash, not {gate!r}")
         self.gate = gate
