@@ -227,7 +227,7 @@ def connect(url: str, *, echo: bool = False, pg_writers: int = DEFAULT_PG_WRITER
     if url.startswith("sqlite"):
         writers = WriterTurn(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         path = make_url(url).database
-        checkpoints = Checkpointer(path) if path and path != ":memory:" else None
+        checkpoints = Checkpointer(path, turn=writers) if path and path != ":memory:" else None
         engine = _sqlite_engine(url, turn=writers, checkpoints=checkpoints)
         read_engine = _sqlite_engine(url, turn=None)
     else:

@@ -30,27 +30,33 @@ from threadline.models.base import UTCDateTime, sqlite_utc_text
 Processor = Callable[[Any], Any]
 
 
+# How one of the driver's parameters is filled: from the caller's parameter of that name,
+# converted by its column's type, or (name None) with a value written into the statement
+# (LIMIT 1, an IN list's item, a column's plain default).
+_Slot = tuple[str | None, Any, Processor | None]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    positional: tuple[str, ...] | None  # parameter names in order, for ? paramstyles
-    given: tuple[tuple[str, Processor | None], ...]  # the caller's parameters
-    constants: dict[str, Any]  # values written into the statement (LIMIT 1, IN lists)
+    positional: bool  # a ? paramstyle (a sequence of values) rather than named ones
+    keys: tuple[str, ...]  # the driver's parameter names, in order
+    slots: tuple[_Slot, ...]  # how each is filled
     results: tuple[Processor | None, ...]
 
-    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def bind(self, params: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
         """The driver's parameters for one execution: the caller's values converted by
-        their columns' types, with the constants, in the driver's paramstyle."""
-        values = dict(self.constants)
-        for name, process in self.given:
-            values[name] = _processed(process, params[name])
-        if self.positional is not None:
-            return tuple(values[name] for name in self.positional)
-        return values
-
-
-def _processed(process: Processor | None, value: Any) -> Any:
-    return process(value) if process is not None and value is not None else value
+        their columns' types, with the constants, in the driver's paramstyle. It runs a
+        dozen times a message on the ingest path, hence one plain loop over a plan."""
+        values: list[Any] = []
+        append = values.append
+        for given, constant, process in self.slots:
+            if given is None:
+                append(constant)
+            else:
+                value = params[given]
+                append(value if process is None or value is None else process(value))
+        return values if self.positional else dict(zip(self.keys, values, strict=True))
 
 
 class Prepared:
@@ -84,7 +90,7 @@ class Prepared:
                 for column in self.statement.exported_columns
             )
         constants = {
-            name: _processed(processors.get(name), self._scalar_default(name, value))
+            name: _converted(processors.get(name), self._scalar_default(name, value))
             for name, value in expanded.parameters.items()
             if name not in required
         }
@@ -93,11 +99,17 @@ class Prepared:
             # expression): not supported.
             missing = sorted(name for name, value in constants.items() if value is None)
             raise ValueError(f"give every column of the statement; missing {missing}")
+        keys = tuple(expanded.positiontup or expanded.parameters)
         made = _Compiled(
             sql=expanded.statement,
-            positional=tuple(expanded.positiontup) if expanded.positiontup else None,
-            given=tuple((name, processors.get(name)) for name in sorted(required)),
-            constants=constants,
+            positional=bool(expanded.positiontup),
+            keys=keys,
+            slots=tuple(
+                (None, constants[key], None)
+                if key in constants
+                else (key, None, processors.get(key))
+                for key in keys
+            ),
             results=results,
         )
         self._by_dialect[dialect.name] = made
@@ -182,6 +194,10 @@ class Prepared:
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         row = self.first(conn, params)
         return None if row is None else row[0]
+
+
+def _converted(process: Processor | None, value: Any) -> Any:
+    return process(value) if process is not None and value is not None else value
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor | None:

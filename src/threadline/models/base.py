@@ -52,13 +52,12 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     message (threadline.prepared uses it). The same refusal of naive values."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the database; use an aware one")
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    zone = value.tzinfo
+    if zone is not UTC:
+        if zone is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def str_enum(enum: type[StrEnum]) -> Enum:
