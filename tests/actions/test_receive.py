@@ -224,6 +224,28 @@ def test_reference_to_a_message_threads_by_key(db: Session, env: Env) -> None:
     assert db.scalar(select(func.count()).select_from(ThreadKey)) == 1
 
 
+def test_a_long_references_list_threads_on_its_most_recent_known_message(
+    db: Session, env: Env
+) -> None:
+    # A reply's References hold its whole thread, here 18 ids of which two are known:
+    # it continues the case of the one recorded last, wherever each stands in the list.
+    first = receive_email(db, env, text="first matter", thread_key="email:<old@example.com>")
+    set_status(db, env, Actor.system(), first.case_id, CaseStatus.CLOSED)
+    second = receive_email(db, env, text="second matter", thread_key="email:<new@example.com>")
+    assert second.case_id != first.case_id
+    unknown = [f"email:<{n}@elsewhere.example>" for n in range(16)]
+    thread = (*unknown[:3], "email:<new@example.com>", *unknown[3:], "email:<old@example.com>")
+    answer = receive_email(db, env, text="re: second matter", references=thread)
+    assert answer.case_id == second.case_id
+
+    set_status(db, env, Actor.system(), second.case_id, CaseStatus.CLOSED)
+    late = receive_email(
+        db, env, text="re: first matter", references=(*unknown, "email:<old@example.com>")
+    )
+    follow_up = db.get(Case, late.case_id)
+    assert follow_up is not None and follow_up.previous_case_id == first.case_id
+
+
 def test_a_stranger_quoting_a_case_ref_gets_their_own_case(db: Session, env: Env) -> None:
     ann = receive_email(db, env, "ann@example.com", "private matter")
     ref = format_ref(ann.case_id)

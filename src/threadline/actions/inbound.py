@@ -110,12 +110,19 @@ _CASE_FACTS = (
     Case.priority,
 )
 _CASE_BY_ID = Prepared(select(*_CASE_FACTS).where(Case.id == bindparam("case_id")))
-_CASE_BY_KEY = (
-    select(ThreadKey.case_id)
-    .where(ThreadKey.key.in_(bindparam("keys", expanding=True)))
-    .order_by(ThreadKey.id.desc())
-    .limit(1)
-)
+# The latest thread key among a contact's references, KEYS_AT_ONCE at a time: one
+# statement per list length, so that each is prepared once (an email's References hold
+# its whole thread, most replies a handful).
+KEYS_AT_ONCE = 8
+_LATEST_KEY = [
+    Prepared(
+        select(ThreadKey.id, ThreadKey.case_id)
+        .where(ThreadKey.key.in_([bindparam(f"k{i}") for i in range(count)]))
+        .order_by(ThreadKey.id.desc())
+        .limit(1)
+    )
+    for count in range(1, KEYS_AT_ONCE + 1)
+]
 _OPEN_CASE = Prepared(
     select(*_CASE_FACTS)
     .where(Case.customer_id == bindparam("customer_id"), Case.status.in_(OPEN_STATUSES))
@@ -273,13 +280,24 @@ def _facts(
     )
 
 
+def _case_by_keys(conn: Connection, keys: tuple[str, ...]) -> int | None:
+    """The case of the most recently recorded of these thread keys, if any is known."""
+    latest: tuple[int, int] | None = None
+    for start in range(0, len(keys), KEYS_AT_ONCE):
+        chunk = keys[start : start + KEYS_AT_ONCE]
+        row = _LATEST_KEY[len(chunk) - 1].first(conn, {f"k{i}": key for i, key in enumerate(chunk)})
+        if row is not None and (latest is None or row[0] > latest[0]):
+            latest = (row[0], row[1])
+    return None if latest is None else latest[1]
+
+
 def _referenced_case(conn: Connection, inbound: Inbound, customer_id: int) -> _Found | None:
     """The case the contact names: by the messages it answers (an email's In-Reply-To and
     References), else by a quoted case ref. A reference to another customer's case is
     passed over for one to the sender's own; choose_case() never follows the former."""
     candidates: list[_Found] = []
     if inbound.references:
-        case_id = conn.execute(_CASE_BY_KEY, {"keys": list(inbound.references)}).scalar()
+        case_id = _case_by_keys(conn, inbound.references)
         if case_id is not None:
             found = _facts(_CASE_BY_ID.first(conn, {"case_id": case_id}))
             if found is not None:
