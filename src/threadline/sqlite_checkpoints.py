@@ -22,7 +22,8 @@ stream of writers never achieves. The WAL then grew until the backstop
 20,000 messages: 49 such commits, 12% of the run, and the median commit 74 us where it
 was 365 us with no checkpoints at all). So once the WAL holds RESTART_FRAMES, the
 thread runs one more checkpoint holding this process's write turn: it copies only what
-was committed during the pass before, and the next writer starts the WAL over. A
+was committed during one more free pass just before, and the next writer starts the
+WAL over; writers wait about 4 ms for it (61 times in those 20,000 messages). A
 reader still on an old snapshot can keep that from happening; the thread tries again
 on its next round. Writers of other processes are not held back, so for them this is
 as good as it gets, and the backstop stays.
@@ -131,6 +132,10 @@ class Checkpointer:
         only started over after the backstop checkpoint, inside a writer's commit. What
         is left to copy here is what was committed during the pass before: short."""
         if self.turn is None:
+            return None
+        # One more pass first, free for all: what is left for the held one is what was
+        # committed during this short pass only.
+        if self._checkpoint(connection) is None:
             return None
         try:
             self.turn.acquire()
