@@ -78,3 +78,13 @@ def test_a_gate_is_a_path_without_its_last_slash() -> None:
     for wrong in ("api/v1", "/api/v1/", ""):
         with pytest.raises(ValueError, match="gate"):
             GatedRouter(gate=wrong)
+
+
+def test_behind_a_path_prefix_the_gate_is_matched_below_it() -> None:
+    # Served under /help (ASGI root_path, as a reverse proxy mounting the desk sets it).
+    behind = TestClient(_app(), root_path="/help")
+    tried.clear()
+    assert behind.get("/help/api/v1/things/7").json() == {"thing": 7}
+    assert behind.get("/help/desk").json() == {"page": "desk"}
+    assert behind.get("/help/api/v1x").json() == {"page": "look-alike"}
+    assert tried and set(tried) == {"/help/api/v1/things/7"}

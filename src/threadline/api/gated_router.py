@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -32,7 +31,19 @@ class GatedRouter(APIRouter):
         self.gate = gate
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        path = get_route_path(scope)
+        path = _route_path(scope)
         if path != self.gate and not path.startswith(self.gate + "/"):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes are matched against: the request's path less the prefix the app
+    is mounted under (ASGI's `root_path`), where the path lies under it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        rest = path[len(root) :]
+        if not rest or rest.startswith("/"):
+            return rest
+    return path
