@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,7 +34,7 @@ from threadline.api.app import create_app
 from threadline.channels.base import DeliveryResult, Outbound, Sender
 from threadline.channels.email.outgoing import SmtpSender
 from threadline.channels.twilio.calling import TwilioCallSender
-from threadline.clock import FrozenClock
+from threadline.clock import FrozenClock, SystemClock
 from threadline.config import Settings
 from threadline.models import Case, OutboxMessage, Touch
 from threadline.runtime import Runtime
@@ -382,6 +383,47 @@ def test_a_periodic_job_runs_on_one_worker_at_a_time(runtime: Runtime, settings:
         other.close()
     # The clock stands still, so the lease never runs out: whoever took it keeps it.
     assert runs and len(set(runs)) == 1
+
+
+def test_a_job_that_outlasts_its_period_is_not_started_again_beside_itself(
+    settings: Settings,
+) -> None:
+    # Real time, two workers of their own runtimes: a run lasts 1.2 s, its period and
+    # lease 0.5 s. The lease is renewed while the run goes on, so no other worker takes
+    # it over and starts the job a second time beside the first.
+    runs: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def job_for(name: str) -> Job:
+        def run(_runtime: Runtime) -> None:
+            started = time.monotonic()
+            time.sleep(1.2)
+            with lock:
+                runs.append((name, started, time.monotonic()))
+
+        return Job("slow", every_seconds=0.5, run=run)
+
+    runtimes = [Runtime.start(settings, clock=SystemClock()) for _ in range(2)]
+    try:
+        workers = [
+            Worker(rt, f"w{i}", {}, poll_seconds=0.05, jobs=[job_for(f"w{i}")])
+            for i, rt in enumerate(runtimes)
+        ]
+        stop = threading.Event()
+        threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        time.sleep(3.0)
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    finally:
+        for rt in runtimes:
+            rt.close()
+    assert len(runs) >= 2
+    ordered = sorted(runs, key=lambda run: run[1])
+    for before, after in pairwise(ordered):
+        assert after[1] >= before[2], f"{after[0]} started while {before[0]} still ran"
 
 
 def test_senders_from_settings(tmp_path: Path) -> None:

@@ -8,6 +8,10 @@ does. These are coordination records, not the desk's data: no audit row, no even
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -18,7 +22,11 @@ from sqlalchemy.orm import Session
 from threadline.actions.base import Env
 from threadline.models import Lease
 
+log = logging.getLogger(__name__)
+
 MAX_NAME = 120
+# A kept lease is renewed this many times in each of its spans.
+RENEWALS_PER_SPAN = 3
 
 
 def _check(name: str, holder: str, seconds: float | None = None) -> None:
@@ -75,3 +83,38 @@ def holder_of(db: Session, env: Env, name: str) -> str | None:
     if row is None or row.until <= env.clock.now():
         return None
     return str(row.holder)
+
+
+@contextmanager
+def kept(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    env: Env,
+    name: str,
+    holder: str,
+    seconds: float,
+) -> Iterator[None]:
+    """Keep the lease `name`, which `holder` has just taken for `seconds`, for as long as
+    the block runs: a thread renews it every third of that span. A job that outlasts its
+    period (a mailbox that answers slowly, a sweep catching up after a stop) is then not
+    started a second time beside itself by another worker. Should the renewal fail, or
+    find the lease taken over, it is logged and the block runs on."""
+    _check(name, holder, seconds)
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(seconds / RENEWALS_PER_SPAN):
+            try:
+                with open_session() as db:
+                    if not acquire(db, env, name, holder, seconds):
+                        log.warning("lease %s was taken over while %s held it", name, holder)
+                        return
+            except Exception:
+                log.warning("lease %s: renewal failed", name, exc_info=True)
+
+    renewing = threading.Thread(target=renew, name=f"lease {name}", daemon=True)
+    renewing.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewing.join()

@@ -340,7 +340,14 @@ class Worker:
                         db, self.runtime.env, f"job:{job.name}", self.worker_id, job.every_seconds
                     )
                 if mine:
-                    job.run(self.runtime)
+                    with leases.kept(
+                        self.runtime.db.session,
+                        self.runtime.env,
+                        f"job:{job.name}",
+                        self.worker_id,
+                        job.every_seconds,
+                    ):
+                        job.run(self.runtime)
 
             self._guard(f"job {job.name}", run)
 
