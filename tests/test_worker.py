@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -26,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.factories import agent, inbound
-from tests.mail_support import CUSTOMER_MAIL_ID, SmtpSink, drain, email_case
+from tests.mail_support import CUSTOMER_MAIL_ID, SmtpSink, drain, email_case, free_port
 from tests.tcp_proxy import TcpProxy
 from threadline.actions import Actor, Env, receive, reply, set_status
 from threadline.actions.outbox import RetryPolicy
@@ -537,12 +538,19 @@ def test_threadline_worker_delivers_and_stops_on_sigterm(
     finally:
         runtime.close()
     log = tmp_path / "worker.log"
+    metrics = f"127.0.0.1:{free_port()}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(THREADLINE), "worker"], env=environment, stdout=out, stderr=subprocess.STDOUT
+            [str(THREADLINE), "worker", "--metrics", metrics],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             sink.wait_for(2, timeout=20)
+            # What the worker did is on its own /metrics, with the outbox it watches.
+            figures = _scrape_until(f"http://{metrics}/metrics", SENT_TWO)
+            assert "threadline_outbox_depth 0.0" in figures
         finally:
             process.send_signal(signal.SIGTERM)
             code = process.wait(10)
@@ -559,6 +567,24 @@ def test_threadline_worker_delivers_and_stops_on_sigterm(
         assert sent == 2
     finally:
         engine_check.close()
+
+
+SENT_TWO = 'threadline_outbox_deliveries_total{channel="email",outcome="sent"} 2.0'
+
+
+def _scrape_until(url: str, line: str, seconds: float = 10.0) -> str:
+    """The page at `url` once it holds `line` (the bookkeeping follows the send)."""
+    deadline = time.monotonic() + seconds
+    page = ""
+    while time.monotonic() < deadline:
+        try:
+            page = httpx.get(url, timeout=5).text
+        except httpx.TransportError:
+            page = ""  # not listening yet
+        if line in page.splitlines():
+            return page
+        time.sleep(0.1)
+    raise AssertionError(f"{line!r} not in {url} within {seconds} s:\n{page}")
 
 
 class _Died(BaseException):

@@ -21,6 +21,8 @@ from threadline.runtime import Runtime
 from threadline.vocabulary import Role
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from threadline.channels.email.smtp_server import SmtpListener
     from threadline.worker import BackgroundWorker
 
@@ -245,8 +247,14 @@ def _start_worker(runtime: Runtime) -> BackgroundWorker:
 
 
 @main.command()
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="HOST:PORT",
+    help="Serve this worker's Prometheus figures on http://HOST:PORT/metrics.",
+)
 @_friendly
-def worker() -> None:
+def worker(metrics_listen: str | None) -> None:
     """Outbound delivery, service-level sweeps and mailbox polling, until SIGTERM or
     SIGINT. Any number may run against one PostgreSQL database."""
     import signal
@@ -265,11 +273,38 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        work = build_worker(runtime)
-        _freeze_start_up()
-        work.run_forever(stop)
+        figures = _serve_metrics(runtime, metrics_listen) if metrics_listen else None
+        try:
+            work = build_worker(runtime)
+            _freeze_start_up()
+            work.run_forever(stop)
+        finally:
+            if figures is not None:
+                figures.shutdown()
     finally:
         runtime.close()
+
+
+def _serve_metrics(runtime: Runtime, listen: str) -> WSGIServer:
+    """Prometheus' own small HTTP server for the registry of this process, on a thread;
+    answers it, for shutdown()."""
+    from prometheus_client import start_http_server
+
+    from threadline.channels.email.smtp_server import split_host_port
+
+    try:
+        host, port = split_host_port(listen)
+    except ValueError:
+        raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--metrics") from None
+    runtime.watch_outbox()
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=runtime.env.metrics.registry)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot serve metrics on {listen}: {exc.strerror or exc}"
+        ) from None
+    click.echo(f"metrics on http://{listen}/metrics", err=True)
+    return server
 
 
 def _start_smtp(runtime: Runtime) -> SmtpListener:

@@ -37,6 +37,17 @@ class Runtime:
         self.env.bus.close()
         self.db.dispose()
 
+    def watch_outbox(self) -> None:
+        """This process's /metrics reads the outbox gauges from the database at each
+        scrape (the API's, and a standalone worker's when it serves metrics)."""
+        from threadline.queries.outbox import OutboxFigures, outbox_figures
+
+        def read() -> OutboxFigures:
+            with self.db.reading() as session:
+                return outbox_figures(session, self.env.clock.now())
+
+        self.env.metrics.watch_outbox(read)
+
 
 def build_bus(settings: Settings) -> EventBus:
     """Redis when THREADLINE_REDIS_URL is set, so events reach every process; else the

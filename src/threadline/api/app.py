@@ -19,7 +19,7 @@ from threadline.api.gated_router import GatedRouter
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
 from threadline.api.threads import SessionEndingRoute, threads
-from threadline.queries.outbox import OutboxFigures, outbox_figures
+from threadline.queries.outbox import outbox_figures
 from threadline.runtime import Runtime
 from threadline.web.desk_user import SignInRequired
 from threadline.web.pages import router as pages_router
@@ -80,16 +80,6 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         logger.warning("readiness: %s", message)
         return JSONResponse({"status": "ready", "warnings": [message], "outbox": outbox})
     return JSONResponse({"status": "ready", "outbox": outbox})
-
-
-def _watch_outbox(runtime: Runtime) -> None:
-    """/metrics reads the outbox gauges from the database at each scrape."""
-
-    def read() -> OutboxFigures:
-        with runtime.db.reading() as session:
-            return outbox_figures(session, runtime.env.clock.now())
-
-    runtime.env.metrics.watch_outbox(read)
 
 
 def api_v1() -> APIRouter:
@@ -155,7 +145,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         summary="One customer, one thread, whatever the channel.",
     )
     app.state.runtime = runtime
-    _watch_outbox(runtime)
+    runtime.watch_outbox()
     install_error_handlers(app, html=error_page)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.include_router(health)
