@@ -355,6 +355,18 @@ def test_run_forever_wakes_for_a_new_reply_and_stops_when_told(
     assert not thread.is_alive()
 
 
+def _run_together(workers: list[Worker], *, seconds: float) -> None:
+    """Run the workers side by side, each on a thread, for `seconds`, then stop them."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+
+
 def test_a_periodic_job_runs_on_one_worker_at_a_time(runtime: Runtime, settings: Settings) -> None:
     runs: list[str] = []
     lock = threading.Lock()
@@ -372,14 +384,7 @@ def test_a_periodic_job_runs_on_one_worker_at_a_time(runtime: Runtime, settings:
             Worker(runtime, "w1", {}, poll_seconds=0.05, jobs=[job_for("w1")]),
             Worker(other, "w2", {}, poll_seconds=0.05, jobs=[job_for("w2")]),
         ]
-        stop = threading.Event()
-        threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
-        for thread in threads:
-            thread.start()
-        time.sleep(1.0)
-        stop.set()
-        for thread in threads:
-            thread.join(5)
+        _run_together(workers, seconds=1.0)
     finally:
         other.close()
     # The clock stands still, so the lease never runs out: whoever took it keeps it.
@@ -410,14 +415,7 @@ def test_a_job_that_outlasts_its_period_is_not_started_again_beside_itself(
             Worker(rt, f"w{i}", {}, poll_seconds=0.05, jobs=[job_for(f"w{i}")])
             for i, rt in enumerate(runtimes)
         ]
-        stop = threading.Event()
-        threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
-        for thread in threads:
-            thread.start()
-        time.sleep(3.0)
-        stop.set()
-        for thread in threads:
-            thread.join(5)
+        _run_together(workers, seconds=3.0)
     finally:
         for rt in runtimes:
             rt.close()
