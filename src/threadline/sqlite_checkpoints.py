@@ -113,6 +113,8 @@ class Checkpointer:
                 if stopping or state is None:
                     return
                 logged, copied = state
+                # Long enough to start over, and this pass kept up (a reader on an old
+                # snapshot holds the copy back): only then are writers held for the rest.
                 if logged >= self.restart_frames and copied >= logged - self.restart_frames // 2:
                     state = self._finish(connection) or state
                 # The WAL's frames and those copied back, as before: nobody wrote.
