@@ -66,6 +66,7 @@ from urllib.parse import quote
 import httpx2 as httpx
 from sqlalchemy import Connection, func, select, text, update
 
+from bench._loadgen import HttpConnection, LoadError
 from bench.common import (
     DbKind,
     Report,
@@ -441,25 +442,27 @@ async def _drive(
     *,
     pace: float | None = None,
 ) -> Measured:
-    """`total` requests from `clients` concurrent clients over one pool of as many
-    connections. Without `pace` each client sends its next request as soon as its last
+    """`total` requests from `clients` concurrent clients, each on a keep-alive connection
+    of its own (bench/_loadgen.py, a client light enough not to take the server's CPU
+    time). Without `pace` each client sends its next request as soon as its last
     one answered (a closed loop: the server is saturated). With `pace` each client sends
     `pace` requests a second on a fixed schedule, and a request's time counts from when
     it was due, so that a server falling behind is not hidden by requests sent late.
 
     A request that fails (an answer >= 400, or the connection dropped) counts as an
     error and its time is left out; past MAX_ERRORS errors the run stops early."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     latencies: list[float] = []
     errors = 0
     issued = 0
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
 
-        async def client(number: int) -> None:
-            nonlocal issued, errors
-            headers = {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
-            # Paced clients start spread over one interval, not all at once.
-            due = time.perf_counter() + (number / clients / pace if pace else 0.0)
+    async def client(number: int) -> None:
+        nonlocal issued, errors
+        connection = HttpConnection(
+            base, {"Authorization": f"Bearer {tokens[number % len(tokens)]}"}
+        )
+        # Paced clients start spread over one interval, not all at once.
+        due = time.perf_counter() + (number / clients / pace if pace else 0.0)
+        try:
             while issued < total and errors <= MAX_ERRORS:
                 sequence = issued
                 issued += 1
@@ -471,22 +474,23 @@ async def _drive(
                 else:
                     started_at = time.perf_counter()
                 try:
-                    answer = await http.request(method, path, json=body, headers=headers)
-                    await answer.aread()
-                except httpx.TransportError as exc:
-                    failure = f"{type(exc).__name__} {exc}"
+                    answer = await connection.request(method, path, body)
+                except LoadError as exc:
+                    failure = str(exc)
                 else:
-                    if answer.status_code < 400:
+                    if answer.status < 400:
                         latencies.append((time.perf_counter() - started_at) * 1000)
                         continue
-                    failure = f"{answer.status_code} {answer.text[:200]}"
+                    failure = f"{answer.status} {answer.text[:200]}"
                 errors += 1
                 if errors <= 3:
                     sys.stderr.write(f"{method} {path}: {failure}\n")
+        finally:
+            await connection.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(client(n) for n in range(clients)))
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    seconds = time.perf_counter() - start
     return Measured(sorted(latencies), seconds, errors)
 
 

@@ -60,6 +60,14 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.page_answers = Counter(
+            "threadline_page_answers",
+            "Answers of the busiest read routes (inbox, touches, search), by how each "
+            "was made: kept (sent again, nothing having changed), shared (built once for "
+            "requests arriving together) or built",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._outbox = _OutboxCollector()
         self.registry.register(self._outbox)
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from threadline.actions.agents import hash_token
@@ -15,6 +15,7 @@ from threadline.actions.base import Actor, Env, action, unit_of_work
 from threadline.errors import NotFound, RateLimited, Unauthorized
 from threadline.models import Agent, AgentSession, ApiToken, SignInAttempt
 from threadline.passwords import password_matches
+from threadline.prepared import Prepared
 from threadline.vocabulary import Role
 
 SESSION_LIFETIME = timedelta(days=14)
@@ -149,14 +150,34 @@ def session_principal(db: Session, env: Env, token: str) -> Principal:
 def token_principal(db: Session, env: Env, token: str) -> tuple[Principal, int | None]:
     """The caller behind a bearer token, and the token's id when its last use is due to
     be recorded (see record_token_use)."""
-    row = db.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-    if row is None or row.revoked_at is not None:
+    row = _TOKEN.first(db.connection(), {"token_hash": hash_token(token)})
+    if row is None:
         raise Unauthorized("unknown or revoked token")
-    agent = _active_agent(db, row.agent_id)
+    token_id, revoked_at, last_used_at, agent_id, role, name, active = row
+    if revoked_at is not None:
+        raise Unauthorized("unknown or revoked token")
+    if not active:
+        raise Unauthorized("this account is disabled")
     now = env.clock.now()
-    due = row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
-    principal = Principal(agent_id=agent.id, role=agent.role, name=agent.name, via="token")
-    return principal, row.id if due else None
+    due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    principal = Principal(agent_id=agent_id, role=role, name=name, via="token")
+    return principal, token_id if due else None
+
+
+# Every API request looks its token up: one statement on the driver's cursor.
+_TOKEN = Prepared(
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        Agent.id,
+        Agent.role,
+        Agent.name,
+        Agent.active,
+    )
+    .join(Agent, Agent.id == ApiToken.agent_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 def record_token_use(db: Session, env: Env, token_id: int) -> None:

@@ -18,6 +18,7 @@ from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.gated_router import GatedRouter
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
+from threadline.api.page_cache import PageCache
 from threadline.api.threads import SessionEndingRoute, threads
 from threadline.queries.outbox import outbox_figures
 from threadline.runtime import Runtime
@@ -145,6 +146,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         summary="One customer, one thread, whatever the channel.",
     )
     app.state.runtime = runtime
+    answers = runtime.env.metrics.page_answers
+    app.state.pages = PageCache(
+        runtime.db.version,
+        runtime.env.clock.now,
+        count=lambda outcome: answers.labels(outcome).inc(),
+    )
     runtime.watch_outbox()
     install_error_handlers(app, html=error_page)
     app.add_exception_handler(SignInRequired, _to_sign_in)

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,8 @@ from threadline.actions.access import (
     session_principal,
     token_principal,
 )
+from threadline.api.page_cache import PageCache
+from threadline.api.threads import read_quickly
 from threadline.db import ReadSession
 from threadline.errors import Forbidden, Unauthorized
 from threadline.permissions import Permission, allows
@@ -59,6 +62,15 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+async def get_pages(request: Request) -> PageCache:
+    pages = request.app.state.pages
+    assert isinstance(pages, PageCache), "create_app() stores the page cache on app.state"
+    return pages
+
+
+PagesDep = Annotated[PageCache, Depends(get_pages)]
+
+
 async def read_session(runtime: RuntimeDep) -> AsyncIterator[ReadSession]:
     with runtime.db.reading() as session:
         yield session
@@ -76,10 +88,11 @@ ReadDep = Annotated[ReadSession, Depends(read_session, scope="function")]
 SessionDep = Annotated[Session, Depends(write_session, scope="function")]
 
 
-def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """A bearer token, or the desk's session cookie with its CSRF header on every request
     that changes something. The look-up reads only, so that on SQLite a GET never
-    queues behind writers.
+    queues behind writers, and it runs where a small read costs least
+    (threads.read_quickly): every request of the API makes it.
 
     Its session is its own and is closed before the handler runs: a request never holds
     two pooled connections at once. (When it did, enough concurrent requests each held
@@ -90,22 +103,37 @@ def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     if authorization:
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
-        with runtime.db.reading() as db:
-            principal, note_use = token_principal(db, runtime.env, credentials.strip())
+        token = credentials.strip()
+
+        def by_token() -> tuple[Principal, int | None]:
+            with runtime.db.reading() as db:
+                return token_principal(db, runtime.env, token)
+
+        principal, note_use = await read_quickly(runtime.db, by_token)
         if note_use is not None:
-            with runtime.db.session() as writing:
-                record_token_use(writing, runtime.env, note_use)
+            # A write, once a minute a token: it queues with the other writers, off the
+            # event loop.
+            await anyio.to_thread.run_sync(_record_use, runtime, note_use)
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthorized("sign in, or send Authorization: Bearer <token>")
-    with runtime.db.reading() as db:
-        principal = session_principal(db, runtime.env, cookie)
+
+    def by_cookie() -> Principal:
+        with runtime.db.reading() as db:
+            return session_principal(db, runtime.env, cookie)
+
+    principal = await read_quickly(runtime.db, by_cookie)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} header")
     return principal
+
+
+def _record_use(runtime: Runtime, token_id: int) -> None:
+    with runtime.db.session() as writing:
+        record_token_use(writing, runtime.env, token_id)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

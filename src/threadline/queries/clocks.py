@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,3 +61,19 @@ def service_levels(
             )
         )
     return {case_id: tuple(views) for case_id, views in found.items()}
+
+
+def next_breach(views: Iterable[ServiceLevelView]) -> datetime | None:
+    """When the first of these clocks that is running and not yet breached falls due:
+    the moment a view showing them turns wrong by the clock alone."""
+    return min(
+        (
+            view.due_at
+            for view in views
+            if view.due_at is not None
+            and view.stopped_at is None
+            and not view.paused
+            and not view.breached
+        ),
+        default=None,
+    )

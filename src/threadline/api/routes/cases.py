@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from threadline.actions.access import Principal
-from threadline.api.deps import ReadDep, RuntimeDep, require
+from threadline.api.deps import PagesDep, ReadDep, RuntimeDep, require
 from threadline.api.keyset import MAX_ID
+from threadline.api.page_cache import Built, json_body
 from threadline.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from threadline.api.schemas import (
     WITH_ETAG,
@@ -38,6 +39,7 @@ from threadline.queries.api_cases import (
     inbox,
 )
 from threadline.queries.api_touches import case_touches, customer_touches
+from threadline.queries.clocks import next_breach
 from threadline.vocabulary import CaseStatus, Channel
 
 router = APIRouter(route_class=SessionEndingRoute, tags=["cases"])
@@ -52,11 +54,12 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-@router.get("/cases", responses=error_responses(401, 403, 422))
-def list_cases(
+@router.get("/cases", response_model=Page[CaseSummaryOut], responses=error_responses(401, 403, 422))
+async def list_cases(
     principal: Reader,
     db: ReadDep,
     runtime: RuntimeDep,
+    pages: PagesDep,
     status: Annotated[
         list[CaseStatus] | None, Query(description="Repeat for any of several")
     ] = None,
@@ -90,7 +93,7 @@ def list_cases(
     ] = InboxSort.UPDATED,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[CaseSummaryOut]:
+) -> Response:
     """The inbox: cases matching every filter given, one page at a time.
 
     Every caller who may read cases sees every case for now (teams do not restrict the
@@ -104,18 +107,22 @@ def list_cases(
         sla=sla,
         sort=sort,
     )
-    found = inbox(
-        db,
-        filters,
-        private=allows(principal.role, Permission.READ_PRIVATE),
-        after=_key(cursor, sort.value),
-        limit=limit,
-        now=runtime.env.clock.now(),
-    )
-    return Page[CaseSummaryOut](
-        items=[CaseSummaryOut.model_validate(item) for item in found.items],
-        next_cursor=_cursor(found.next_key, sort.value),
-    )
+    private = allows(principal.role, Permission.READ_PRIVATE)
+    after = _key(cursor, sort.value)
+
+    def build() -> Built:
+        now = runtime.env.clock.now()
+        found = inbox(db, filters, private=private, after=after, limit=limit, now=now)
+        page = Page[CaseSummaryOut](
+            items=[CaseSummaryOut.model_validate(item) for item in found.items],
+            next_cursor=_cursor(found.next_key, sort.value),
+        )
+        # A page picked by service-level state changes as clocks pass their warning
+        # and due times, anywhere in the inbox: it is built for every request.
+        turns_at = next_breach(view for item in found.items for view in item.service_levels)
+        return Built(json_body(page), stale_at=now if sla is not None else turns_at)
+
+    return await pages.respond(("inbox", filters, private, after, limit), build)
 
 
 @router.get("/cases/{case_id}", responses=WITH_ETAG | error_responses(401, 403, 404, 422))
@@ -129,27 +136,33 @@ def get_case(
     return case
 
 
-@router.get("/cases/{case_id}/touches", responses=error_responses(401, 403, 404, 422))
-def list_case_touches(
+@router.get(
+    "/cases/{case_id}/touches",
+    response_model=Page[TouchOut],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_case_touches(
     case_id: CaseId,
     principal: Reader,
     db: ReadDep,
+    pages: PagesDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[TouchOut]:
+) -> Response:
     """The case's touches, oldest first, a page at a time: walk `next_cursor` to the
     newest. Internal notes are left out for callers who may not read them (clerks)."""
-    found = case_touches(
-        db,
-        case_id,
-        private=allows(principal.role, Permission.READ_PRIVATE),
-        after=_key(cursor, "touch"),
-        limit=limit,
-    )
-    return Page[TouchOut](
-        items=[TouchOut.model_validate(touch) for touch in found.items],
-        next_cursor=_cursor(found.next_key, "touch"),
-    )
+    private = allows(principal.role, Permission.READ_PRIVATE)
+    after = _key(cursor, "touch")
+
+    def build() -> Built:
+        found = case_touches(db, case_id, private=private, after=after, limit=limit)
+        page = Page[TouchOut](
+            items=[TouchOut.model_validate(touch) for touch in found.items],
+            next_cursor=_cursor(found.next_key, "touch"),
+        )
+        return Built(json_body(page))
+
+    return await pages.respond(("touches", case_id, private, after, limit), build)
 
 
 @router.get(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from threadline.actions.access import Principal
 from threadline.api.bodies import NoNul
-from threadline.api.deps import ReadDep, RuntimeDep, require
+from threadline.api.deps import PagesDep, ReadDep, RuntimeDep, require
+from threadline.api.page_cache import Built, json_body
 from threadline.api.schemas import Schema, Timestamp, error_responses
 from threadline.api.threads import SessionEndingRoute
 from threadline.permissions import Permission, allows
@@ -69,11 +70,12 @@ class SearchOut(BaseModel):
     )
 
 
-@router.get("/search", responses=error_responses(401, 403, 422))
-def search_everything(
+@router.get("/search", response_model=SearchOut, responses=error_responses(401, 403, 422))
+async def search_everything(
     principal: LookUp,
     runtime: RuntimeDep,
     db: ReadDep,
+    pages: PagesDep,
     q: Annotated[
         str,
         Query(
@@ -89,7 +91,7 @@ def search_everything(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMIT} items in each list")
     ] = DEFAULT_LIMIT,
-) -> SearchOut:
+) -> Response:
     """Customers (by name or identity), cases (by ref or subject) and touches (by text)
     matching the words, each list ranked: exact identity or ref hits first, then the
     newest. Search narrows rather than pages: there is no cursor, add a word instead.
@@ -100,17 +102,18 @@ def search_everything(
     # On SQLite, rows written since the indexer last ran are indexed first (a short
     # write, only when there are any), so that what just arrived is found. `db` has
     # read nothing yet: its snapshot begins after this.
-    refresh(runtime.db)
-    found = search(
-        db,
-        q,
-        region=runtime.settings.default_region,
-        cases=allows(principal.role, Permission.READ_CASES),
-        private=allows(principal.role, Permission.READ_PRIVATE),
-        limit=limit,
-    )
-    return SearchOut(
-        customers=[CustomerHitOut.model_validate(hit) for hit in found.customers],
-        cases=[CaseHitOut.model_validate(hit) for hit in found.cases],
-        touches=[TouchHitOut.model_validate(hit) for hit in found.touches],
-    )
+    region = runtime.settings.default_region
+    cases = allows(principal.role, Permission.READ_CASES)
+    private = allows(principal.role, Permission.READ_PRIVATE)
+
+    def build() -> Built:
+        refresh(runtime.db)
+        found = search(db, q, region=region, cases=cases, private=private, limit=limit)
+        answer = SearchOut(
+            customers=[CustomerHitOut.model_validate(hit) for hit in found.customers],
+            cases=[CaseHitOut.model_validate(hit) for hit in found.cases],
+            touches=[TouchHitOut.model_validate(hit) for hit in found.touches],
+        )
+        return Built(json_body(answer))
+
+    return await pages.respond(("search", q, region, cases, private, limit), build)

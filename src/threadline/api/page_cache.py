@@ -1,0 +1,175 @@
+"""The busiest reads (the inbox, a case's touches, search) answered again from the JSON
+they were last answered with, as long as nothing has changed since.
+
+Fifty agents reading the same inbox each ask for the same page; building it costs a few
+milliseconds of queries and serialisation, sending it again costs nothing. Whether a
+kept page may be sent is decided per request, never by a time limit alone:
+
+- the database's data version (threadline/data_version.py) must be the one read before
+  the page was built: any commit, by any process, makes every kept page old;
+- a page whose content turns with the clock (a running service-level clock shows as
+  breached once its due time passes) says when, and is not sent from then on;
+- none is kept longer than MAX_AGE_SECONDS, a bound on any mistake in the above.
+
+The key of a page is everything its answer depends on besides the data: the route, the
+arguments of its query, and what the caller's role lets it see. A caller's identity is
+in the key only where the answer depends on it (`owner=me`).
+
+When a change makes a busy page old, the requests that arrive together for it do not
+each rebuild it: the first builds it, and the others, which read the same data version,
+wait for its answer.
+
+A database without a data version (SQLite in memory) keeps nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import anyio.to_thread
+from fastapi import Response
+from pydantic import BaseModel
+
+from threadline.data_version import DataVersion
+
+MAX_ENTRIES = 512
+MAX_AGE_SECONDS = 5.0
+MAX_BODY_BYTES = 512 * 1024  # a larger answer is sent, not kept
+JSON = "application/json"
+WAIT_SECONDS = 30.0  # for another request building the same page
+
+
+@dataclass(frozen=True)
+class Built:
+    """A page's answer, and the moment the clock alone makes it wrong (None: only a
+    change of data does)."""
+
+    body: bytes
+    stale_at: datetime | None = None
+
+
+def json_body(model: BaseModel) -> bytes:
+    """The JSON the framework would have sent for this response model."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
+@dataclass
+class _Entry:
+    version: str
+    body: bytes
+    stale_at: datetime | None
+    expires: float  # monotonic
+
+
+@dataclass
+class _Building:
+    done: threading.Event = field(default_factory=threading.Event)
+    built: Built | None = None
+
+
+class PageCache:
+    def __init__(
+        self,
+        version: DataVersion | None,
+        now: Callable[[], datetime],
+        *,
+        entries: int = MAX_ENTRIES,
+        max_age: float = MAX_AGE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        count: Callable[[str], None] = lambda _outcome: None,
+    ) -> None:
+        self._version = version
+        self._now = now
+        self._size = entries
+        self._max_age = max_age
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._building: dict[tuple[Hashable, str], _Building] = {}
+        # Told of each answer: "kept" (sent again), "shared" (built by another request
+        # at the same moment) or "built".
+        self._count = count
+
+    async def respond(self, key: Hashable, build: Callable[[], Built]) -> Response:
+        """The answer for a route's page, from an async endpoint. A kept page is
+        found in place where the data version is a local read (SQLite); building one,
+        and any round trip to PostgreSQL, happens on a worker thread."""
+        if self._version is not None and self._version.local:
+            body = self.kept(key)
+            if body is not None:
+                return Response(body, media_type=JSON)
+        body = await anyio.to_thread.run_sync(self.answer, key, build)
+        return Response(body, media_type=JSON)
+
+    def kept(self, key: Hashable) -> bytes | None:
+        """The kept page for `key` if it may be sent now, else None."""
+        if self._version is None:
+            return None
+        version = self._version.current()
+        now = self._now()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not self._fresh(entry, version, now):
+                return None
+            self._entries.move_to_end(key)
+        self._count("kept")
+        return entry.body
+
+    def answer(self, key: Hashable, build: Callable[[], Built]) -> bytes:
+        """The page for `key`: kept, or built now by `build` (which must read the data
+        only after this call began: it runs after the data version is read)."""
+        if self._version is None:
+            self._count("built")
+            return build().body
+        version = self._version.current()
+        now = self._now()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._fresh(entry, version, now):
+                self._entries.move_to_end(key)
+                self._count("kept")
+                return entry.body
+            building = self._building.get((key, version))
+            leader = building is None
+            if building is None:
+                building = self._building[(key, version)] = _Building()
+        if not leader:
+            building.done.wait(WAIT_SECONDS)
+            if building.built is not None:
+                self._count("shared")
+                return building.built.body
+            # The first request failed (or took too long): build it here.
+        try:
+            built = build()
+            building.built = built
+        finally:
+            building.done.set()
+            with self._lock:
+                if self._building.get((key, version)) is building:
+                    del self._building[(key, version)]
+        self._count("built")
+        self._keep(key, version, now, built)
+        return built.body
+
+    def _fresh(self, entry: _Entry, version: str, now: datetime) -> bool:
+        return (
+            entry.version == version
+            and (entry.stale_at is None or now < entry.stale_at)
+            and self._monotonic() < entry.expires
+        )
+
+    def _keep(self, key: Hashable, version: str, now: datetime, built: Built) -> None:
+        if len(built.body) > MAX_BODY_BYTES:
+            return
+        if built.stale_at is not None and built.stale_at <= now:
+            return
+        entry = _Entry(version, built.body, built.stale_at, self._monotonic() + self._max_age)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)

@@ -1,0 +1,195 @@
+"""The busiest reads (inbox, a case's touches, search) are sent again from the answer
+kept last time, and only while it is still right: any commit, by any process, is seen on
+the next request; a clock passing its due time turns a kept page without any write; and
+a page kept for one role is never sent to a role that may see less."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import Caller
+from tests.factories import inbound, receive_email
+from threadline.actions import Actor, Env, add_note, receive
+from threadline.api.page_cache import Built, PageCache
+from threadline.clock import FrozenClock
+from threadline.runtime import Runtime
+from threadline.vocabulary import Channel, IdentityKind, Role
+
+
+def get(client: TestClient, caller: Caller, url: str, **params: Any) -> Any:
+    answer = client.get(url, headers=caller.headers, params=params)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def kept_answers(client: TestClient) -> float:
+    """How many answers this process has sent again from its page cache."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('threadline_page_answers_total{outcome="kept"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_change_committed_by_another_process_is_seen_on_the_next_request(
+    runtime: Runtime, db: Session, env: Env, client: TestClient, callers: dict[Role, Caller]
+) -> None:
+    agent = callers[Role.AGENT]
+    case_id = receive_email(db, env, "ann@example.com", "Where is my order?").case_id
+    db.close()
+    inbox = "/api/v1/cases"
+    (first,) = get(client, agent, inbox, owner="none", sort="due")["items"]
+    before = kept_answers(client)
+    assert get(client, agent, inbox, owner="none", sort="due")["items"] == [first]
+    assert kept_answers(client) == before + 1, "the second answer was not the kept one"
+
+    # Another process, with its own connections, renames the case.
+    script = textwrap.dedent(
+        f"""
+        from sqlalchemy import create_engine, text
+        engine = create_engine({runtime.settings.database_url!r})
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE cases SET subject = 'Renamed elsewhere' WHERE id = :id"),
+                {{"id": {case_id}}},
+            )
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+    (after,) = get(client, agent, inbox, owner="none", sort="due")["items"]
+    assert after["subject"] == "Renamed elsewhere"
+
+
+def test_a_kept_page_turns_breached_when_its_clock_falls_due_with_nothing_written(
+    db: Session, env: Env, client: TestClient, callers: dict[Role, Caller], clock: FrozenClock
+) -> None:
+    agent = callers[Role.AGENT]
+    text_message = inbound(Channel.SMS, IdentityKind.PHONE, "+447700900555", "Is it in stock?")
+    receive(db, env, text_message)
+    db.close()
+
+    def first_reply_breached() -> bool:
+        (case,) = get(client, agent, "/api/v1/cases", sort="due")["items"]
+        (first,) = [c for c in case["service_levels"] if c["kind"] == "first_reply"]
+        return bool(first["breached"])
+
+    assert first_reply_breached() is False
+    # (Each request within a minute of the last: the token's use is not recorded again,
+    # so nothing at all is written from here on.)
+    clock.advance(timedelta(minutes=59, seconds=30))
+    assert first_reply_breached() is False
+    before = kept_answers(client)
+    assert first_reply_breached() is False
+    assert kept_answers(client) == before + 1, "the second answer was not the kept one"
+    # Texts are answered within the hour: 31 s more and it is late.
+    clock.advance(timedelta(seconds=31))
+    assert first_reply_breached() is True
+
+
+def test_a_page_kept_for_an_agent_is_never_sent_to_a_clerk(
+    db: Session, env: Env, client: TestClient, callers: dict[Role, Caller]
+) -> None:
+    agent, clerk = callers[Role.AGENT], callers[Role.CLERK]
+    case_id = receive_email(db, env, "ann@example.com", "My parcel is late").case_id
+    add_note(db, env, Actor.agent(agent.agent_id), case_id, "Courier says lost: refund her")
+    db.close()
+    touches = f"/api/v1/cases/{case_id}/touches"
+    # Both tokens used once first: their uses are recorded now, so that nothing is
+    # written between the agent's requests and the clerk's.
+    get(client, clerk, "/api/v1/session")
+    get(client, agent, "/api/v1/session")
+
+    for _ in range(2):
+        texts = [touch["text"] for touch in get(client, agent, touches)["items"]]
+        assert texts == ["My parcel is late", "Courier says lost: refund her"]
+        (case,) = get(client, agent, "/api/v1/cases")["items"]
+        assert case["last_touch"]["kind"] == "note"
+        assert get(client, agent, "/api/v1/search", q="courier")["touches"]
+
+    assert [t["text"] for t in get(client, clerk, touches)["items"]] == ["My parcel is late"]
+    (case,) = get(client, clerk, "/api/v1/cases")["items"]
+    assert case["last_touch"]["kind"] == "message"
+    assert get(client, clerk, "/api/v1/search", q="courier")["touches"] == []
+
+
+# --- the cache itself, on each database's data version --------------------------------
+
+
+def test_the_data_version_moves_with_every_commit_and_only_then(
+    runtime: Runtime, db: Session, env: Env
+) -> None:
+    version = runtime.db.version
+    assert version is not None
+
+    def read() -> None:
+        with runtime.db.reading() as reading:
+            reading.execute(text("SELECT count(*) FROM cases")).scalar()
+
+    # (The first connection to a new SQLite file puts it in WAL mode: a change.)
+    read()
+    first = version.current()
+    read()
+    assert version.current() == first, "a read moved it"
+    receive_email(db, env, "ann@example.com", "Hello")
+    second = version.current()
+    assert second != first
+    assert version.current() == second
+
+
+def test_requests_arriving_together_for_a_changed_page_build_it_once(runtime: Runtime) -> None:
+    pages = PageCache(runtime.db.version, runtime.env.clock.now)
+    builds: list[str] = []
+    release = threading.Event()
+
+    def build() -> Built:
+        builds.append(threading.current_thread().name)
+        release.wait(10)
+        return Built(b'{"page": 1}')
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = [pool.submit(pages.answer, "inbox", build) for _ in range(6)]
+        time.sleep(0.3)  # every request is in by now, five of them waiting
+        release.set()
+        bodies = [answer.result(timeout=10) for answer in answers]
+    assert bodies == [b'{"page": 1}'] * 6
+    assert len(builds) == 1
+    assert pages.kept("inbox") == b'{"page": 1}'
+
+
+def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(
+    runtime: Runtime,
+) -> None:
+    pages = PageCache(runtime.db.version, runtime.env.clock.now)
+
+    def failing() -> Built:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        pages.answer("inbox", failing)
+    assert pages.kept("inbox") is None
+    assert pages.answer("inbox", lambda: Built(b"[]")) == b"[]"
+
+
+def test_no_page_is_kept_past_its_longest_age(runtime: Runtime) -> None:
+    seconds = [100.0]
+    pages = PageCache(
+        runtime.db.version, runtime.env.clock.now, max_age=5.0, monotonic=lambda: seconds[0]
+    )
+    pages.answer("inbox", lambda: Built(b"[1]"))
+    seconds[0] += 4.9
+    assert pages.kept("inbox") == b"[1]"
+    seconds[0] += 0.2
+    assert pages.kept("inbox") is None
+    assert pages.answer("inbox", lambda: Built(b"[2]")) == b"[2]"
