@@ -18,7 +18,14 @@ Each is measured three ways after a warm-up:
   the latency is mostly the queue in front of a saturated server;
 - `<name>_paced_p50/p95/p99_ms`: BENCH_API_PACED_REQUESTS (1,500; 250) requests from
   the same clients, each at BENCH_API_PACE (1) request a second on a fixed schedule,
-  timed from when each was due: a desk of 50 people working, not a flood.
+  timed from when each was due: a desk of 50 people working, not a flood;
+- for the inbox, `inbox_writing_p50/p95/p99_ms` and `inbox_writing_rps`: the closed loop
+  again while one more client posts BENCH_API_WRITES (10) inbound messages a second,
+  each a new case at the top of the inbox.
+The server sends the inbox, touches and search again unchanged while nothing was
+written (threadline/api/page_cache.py). An unchanging database is that cache's best
+case, so each figure's note says what share of its answers was sent again, and the
+writing run shows the inbox with the cache made old ten times a second.
 
 Event delivery: an SSE client reads `/api/v1/events` while one client posts
 BENCH_API_EVENTS (300; 60 with --quick) messages to `POST /api/v1/inbound`, one at a
@@ -45,6 +52,7 @@ Requests now give their connections back as their handler returns
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -54,9 +62,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -417,6 +425,8 @@ class Measured:
     latencies_ms: list[float]  # sorted
     seconds: float
     errors: int
+    kept: float | None = None  # the share of answers the server sent again unchanged
+    writes: int = 0  # inbound messages posted beside the load
 
     @property
     def per_second(self) -> float:
@@ -426,10 +436,12 @@ class Measured:
         failed = f", {self.errors} failed" if self.errors else ""
         if not self.latencies_ms:
             return f"no request succeeded{failed}"
+        kept = f", {self.kept:.0%} sent again" if self.kept is not None else ""
+        written = f", {self.writes} messages posted meanwhile" if self.writes else ""
         return (
             f"p50 {percentile(self.latencies_ms, 50):.1f} ms, "
             f"p95 {percentile(self.latencies_ms, 95):.1f} ms, "
-            f"{self.per_second:,.0f}/s{failed}"
+            f"{self.per_second:,.0f}/s{failed}{kept}{written}"
         )
 
 
@@ -494,6 +506,66 @@ async def _drive(
     return Measured(sorted(latencies), seconds, errors)
 
 
+async def _drive_while_writing(
+    base: str, tokens: Sequence[str], make: MakeRequest, total: int, clients: int, rate: float
+) -> Measured:
+    """`_drive`'s closed loop while one more client posts inbound messages (new chats,
+    each a new unowned case due soon: the top of the inbox by due time) at `rate` a
+    second, so that the pages the server keeps go old as they would on a working desk."""
+    stop = asyncio.Event()
+    writes = 0
+    run_id = uuid.uuid4().hex[:8]
+
+    async def writer() -> None:
+        nonlocal writes
+        connection = HttpConnection(base, {"Authorization": f"Bearer {tokens[0]}"})
+        due = time.perf_counter()
+        try:
+            while not stop.is_set():
+                body = {
+                    "channel": "chat",
+                    "external_id": f"bench-write-{run_id}-{writes}",
+                    "from": {"kind": "email", "value": f"w{writes}.{run_id}@example.org"},
+                    "text": "Hi, my order has not arrived yet. Can you check?",
+                }
+                answer = await connection.request("POST", "/api/v1/inbound", body)
+                if answer.status != 201:
+                    raise RuntimeError(f"inbound answered {answer.status}: {answer.text}")
+                writes += 1
+                due += 1 / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        finally:
+            await connection.close()
+
+    task = asyncio.create_task(writer())
+    try:
+        measured = await _drive(base, tokens, make, total, clients)
+    finally:
+        stop.set()
+        await task
+    return replace(measured, writes=writes)
+
+
+def _page_answers(base: str) -> dict[str, float]:
+    """The server's threadline_page_answers_total, by outcome."""
+    found: dict[str, float] = {}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("threadline_page_answers_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def _counting_kept(base: str, run: Callable[[], Measured]) -> Measured:
+    """`run`, with the share of its answers that the server sent again unchanged."""
+    before = _page_answers(base)
+    measured = run()
+    after = _page_answers(base)
+    made = {outcome: after[outcome] - before.get(outcome, 0.0) for outcome in after}
+    total = sum(made.values())
+    return replace(measured, kept=made.get("kept", 0.0) / total if total else None)
+
+
 def _workloads(world: World, rng: random.Random) -> dict[str, MakeRequest]:
     def inbox(_client: int, _n: int) -> tuple[str, str, dict[str, Any] | None]:
         return "GET", "/api/v1/cases?owner=none&sort=due", None
@@ -530,7 +602,7 @@ def _emit_load(
                     "else running: the time the server needs for one",
                 )
             continue
-        label = f"{name}_" if mode == "closed" else f"{name}_paced_"
+        label = {"closed": f"{name}_", "paced": f"{name}_paced_"}.get(mode, f"{name}_{mode}_")
         if measured.errors:
             report.emit(
                 f"{label}errors",
@@ -542,23 +614,26 @@ def _emit_load(
             )
         if not measured.latencies_ms:
             continue
-        how = (
-            f"{clients} clients, each sending as soon as answered"
-            if mode == "closed"
-            else f"{clients} clients at {pace:g} request/s each"
-        )
+        how = {
+            "closed": f"{clients} clients, each sending as soon as answered",
+            "paced": f"{clients} clients at {pace:g} request/s each",
+            "writing": f"{clients} clients, each sending as soon as answered, while "
+            f"{measured.writes:,} inbound messages were posted",
+        }[mode]
         note = f"{len(measured.latencies_ms):,} requests, {how}"
+        if measured.kept is not None:
+            note += f"; {measured.kept:.0%} of answers sent again unchanged"
         if measured.errors:
             note += f"; {measured.errors} failed, left out"
         for p in (50, 95, 99):
             value = percentile(measured.latencies_ms, p)
             extra = ""
-            if p == 95 and target:
+            if p == 95 and target and mode != "writing":
                 verdict = "met" if value <= TARGET_READ_P95_MS else "NOT met"
                 extra = f"; target <= {TARGET_READ_P95_MS:.0f} ms {verdict}"
             report.emit(f"{label}p{p}_ms", value, "ms", db=kind, note=note + extra)
-        if mode == "closed":
-            report.emit(f"{name}_rps", measured.per_second, "requests/s", db=kind, note=note)
+        if mode != "paced":
+            report.emit(f"{label}rps", measured.per_second, "requests/s", db=kind, note=note)
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -653,6 +728,7 @@ def _one_database(
     events: int,
     pace: float,
     paced: int,
+    writes: float,
 ) -> None:
     rng = random.Random(SEED)
     with (
@@ -679,14 +755,21 @@ def _one_database(
             report.log(f"{kind}: serving on {base}")
             workloads = _workloads(world, rng)
             warm_up = max(clients * 2, requests // 10)
+            tokens = world.tokens
             for name, make in workloads.items():
-                asyncio.run(_drive(base, world.tokens, make, warm_up, clients))
+                asyncio.run(_drive(base, tokens, make, warm_up, clients))
+                # Coroutines, each run in turn on an event loop of its own.
+                loads: list[tuple[str, Coroutine[Any, Any, Measured]]] = [
+                    ("alone", _drive(base, tokens, make, min(100, requests), 1)),
+                    ("closed", _drive(base, tokens, make, requests, clients)),
+                    ("paced", _drive(base, tokens, make, paced, clients, pace=pace)),
+                ]
+                if name == "inbox":
+                    writing = _drive_while_writing(base, tokens, make, requests, clients, writes)
+                    loads.append(("writing", writing))
                 runs = {
-                    "alone": asyncio.run(_drive(base, world.tokens, make, min(100, requests), 1)),
-                    "closed": asyncio.run(_drive(base, world.tokens, make, requests, clients)),
-                    "paced": asyncio.run(
-                        _drive(base, world.tokens, make, paced, clients, pace=pace)
-                    ),
+                    mode: _counting_kept(base, functools.partial(asyncio.run, load))
+                    for mode, load in loads
                 }
                 for mode, measured in runs.items():
                     report.log(f"{kind}: {name} {mode}: {measured.summary()}")
@@ -715,5 +798,8 @@ def run(report: Report) -> None:
     if pace <= 0:
         raise ValueError("BENCH_API_PACE must be a positive number of requests a second")
     paced = env_int("BENCH_API_PACED_REQUESTS", 250 if report.quick else 1_500)
+    writes = float(os.environ.get("BENCH_API_WRITES") or 10.0)
+    if writes <= 0:
+        raise ValueError("BENCH_API_WRITES must be a positive number of messages a second")
     for kind in report.databases():
-        _one_database(report, kind, cases, requests, clients, agents, events, pace, paced)
+        _one_database(report, kind, cases, requests, clients, agents, events, pace, paced, writes)

@@ -14,29 +14,32 @@ database itself, before the reuse.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
 from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy import Engine
+
+SNAPSHOT = "SELECT pg_current_snapshot()::text"
 
 
 class DataVersion(Protocol):
-    # Whether reading the token is a local read of microseconds (an event loop may do
-    # it in place) rather than a round trip.
-    local: bool
-
     def current(self) -> str:
-        """The token now; equal tokens mean no change was committed in between."""
+        """The token now; equal tokens mean no change was committed in between. Blocks:
+        for worker threads."""
+        ...
+
+    async def current_async(self) -> str:
+        """The same, for an event loop, which it never holds up for a round trip."""
         ...
 
     def close(self) -> None: ...
 
 
 class SqliteDataVersion:
-    local = True
-
     def __init__(self, path: str) -> None:
         self._path = path
         self._lock = threading.Lock()
@@ -53,6 +56,11 @@ class SqliteDataVersion:
             (value,) = self._connection.execute("PRAGMA data_version").fetchone()
         return str(value)
 
+    async def current_async(self) -> str:
+        # A PRAGMA on a local file takes microseconds: in place, where a hop to a
+        # worker thread would cost far more.
+        return self.current()
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
@@ -61,39 +69,78 @@ class SqliteDataVersion:
 
 
 class PostgresDataVersion:
-    """On a connection of its own, in autocommit, taken from the engine's pool and kept:
-    one round trip a reading, with no transaction to begin or end around it."""
-
-    local = False
+    """On connections of its own, in autocommit, so that a reading is one round trip
+    with no transaction to begin or end around it: one for worker threads, taken from
+    the engine's pool and kept, and one for the event loop (psycopg's asyncio
+    connection), made on the loop that first asks. A connection that fails is dropped
+    and the next reading opens another."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._lock = threading.Lock()
-        self._connection: Any = None
+        self._connection: psycopg.Connection[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_lock: asyncio.Lock | None = None
+        self._async_connection: psycopg.AsyncConnection[Any] | None = None
 
     def current(self) -> str:
         with self._lock:
             if self._connection is None:
                 pooled = self._engine.raw_connection()
                 driver = pooled.driver_connection
-                assert driver is not None, "a connection just taken from the pool"
+                assert isinstance(driver, psycopg.Connection), "the psycopg driver"
                 pooled.detach()  # ours now: the pool will neither reset nor reuse it
                 driver.autocommit = True
                 self._connection = driver
             try:
-                row = self._connection.execute("SELECT pg_current_snapshot()::text").fetchone()
+                row = self._connection.execute(SNAPSHOT).fetchone()
             except Exception:
-                # A connection the server dropped: the next reading opens another.
-                self._discard()
+                dropped, self._connection = self._connection, None
+                with contextlib.suppress(Exception):
+                    dropped.close()
                 raise
+        assert row is not None
+        return str(row[0])
+
+    async def current_async(self) -> str:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # First use, or a new loop (each of a test's clients runs its own): the
+            # last loop's connection cannot be awaited here, so it is shut at once.
+            _shut(self._async_connection)
+            self._loop, self._async_lock, self._async_connection = loop, asyncio.Lock(), None
+        assert self._async_lock is not None
+        async with self._async_lock:
+            if self._async_connection is None:
+                self._async_connection = await psycopg.AsyncConnection.connect(
+                    self._conninfo(), autocommit=True
+                )
+            try:
+                cursor = await self._async_connection.execute(SNAPSHOT)
+                row = await cursor.fetchone()
+            except Exception:
+                dropped, self._async_connection = self._async_connection, None
+                with contextlib.suppress(Exception):
+                    await dropped.close()
+                raise
+        assert row is not None
         return str(row[0])
 
     def close(self) -> None:
         with self._lock:
-            self._discard()
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    self._connection.close()
+                self._connection = None
+        _shut(self._async_connection)
+        self._async_connection = None
 
-    def _discard(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
+    def _conninfo(self) -> str:
+        return self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _shut(connection: psycopg.AsyncConnection[Any] | None) -> None:
+    """Close an asyncio connection without its event loop, which may be gone: libpq's
+    own close, which needs no loop."""
+    if connection is not None and not connection.closed:
+        connection.pgconn.finish()

@@ -5,13 +5,16 @@ a page kept for one role is never sent to a role that may see less."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from tests.factories import inbound, receive_email
 from threadline.actions import Actor, Env, add_note, receive
 from threadline.api.page_cache import Built, PageCache
 from threadline.clock import FrozenClock
+from threadline.config import Settings
 from threadline.runtime import Runtime
 from threadline.vocabulary import Channel, IdentityKind, Role
 
@@ -42,6 +46,19 @@ def kept_answers(client: TestClient) -> float:
     return 0.0
 
 
+def sent_again(client: TestClient, fetch: Callable[[], object]) -> None:
+    """Asking twice, the second answer comes from the page cache. On PostgreSQL the data
+    version covers the whole server, and tests running beside this one commit at any
+    moment, each making kept pages old: a few tries are allowed there."""
+    for _ in range(50):
+        fetch()
+        before = kept_answers(client)
+        fetch()
+        if kept_answers(client) > before:
+            return
+    raise AssertionError("no answer was ever sent again from the page cache")
+
+
 def test_a_change_committed_by_another_process_is_seen_on_the_next_request(
     runtime: Runtime, db: Session, env: Env, client: TestClient, callers: dict[Role, Caller]
 ) -> None:
@@ -50,9 +67,8 @@ def test_a_change_committed_by_another_process_is_seen_on_the_next_request(
     db.close()
     inbox = "/api/v1/cases"
     (first,) = get(client, agent, inbox, owner="none", sort="due")["items"]
-    before = kept_answers(client)
+    sent_again(client, lambda: get(client, agent, inbox, owner="none", sort="due"))
     assert get(client, agent, inbox, owner="none", sort="due")["items"] == [first]
-    assert kept_answers(client) == before + 1, "the second answer was not the kept one"
 
     # Another process, with its own connections, renames the case.
     script = textwrap.dedent(
@@ -86,13 +102,12 @@ def test_a_kept_page_turns_breached_when_its_clock_falls_due_with_nothing_writte
         return bool(first["breached"])
 
     assert first_reply_breached() is False
-    # (Each request within a minute of the last: the token's use is not recorded again,
-    # so nothing at all is written from here on.)
+    # (After the first request below, each comes within a minute of the last: the
+    # token's use is not recorded again, and nothing at all is written from there on.)
     clock.advance(timedelta(minutes=59, seconds=30))
     assert first_reply_breached() is False
-    before = kept_answers(client)
+    sent_again(client, first_reply_breached)
     assert first_reply_breached() is False
-    assert kept_answers(client) == before + 1, "the second answer was not the kept one"
     # Texts are answered within the hour: 31 s more and it is late.
     clock.advance(timedelta(seconds=31))
     assert first_reply_breached() is True
@@ -124,6 +139,29 @@ def test_a_page_kept_for_an_agent_is_never_sent_to_a_clerk(
     assert get(client, clerk, "/api/v1/search", q="courier")["touches"] == []
 
 
+def test_a_token_recognised_a_moment_ago_is_refused_once_another_process_disables_it(
+    runtime: Runtime, client: TestClient, callers: dict[Role, Caller]
+) -> None:
+    agent = callers[Role.AGENT]
+    for _ in range(3):  # the first records the token's use; the others are recognised
+        assert client.get("/api/v1/session", headers=agent.headers).status_code == 200
+    script = textwrap.dedent(
+        f"""
+        from sqlalchemy import create_engine, text
+        engine = create_engine({runtime.settings.database_url!r})
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE agents SET active = false WHERE id = :id"),
+                {{"id": {agent.agent_id}}},
+            )
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    refused = client.get("/api/v1/session", headers=agent.headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["message"] == "this account is disabled"
+
+
 # --- the cache itself, on each database's data version --------------------------------
 
 
@@ -137,19 +175,38 @@ def test_the_data_version_moves_with_every_commit_and_only_then(
         with runtime.db.reading() as reading:
             reading.execute(text("SELECT count(*) FROM cases")).scalar()
 
-    # (The first connection to a new SQLite file puts it in WAL mode: a change.)
+    # (The first connection to a new SQLite file puts it in WAL mode: a change.) On
+    # PostgreSQL, commits of the tests running beside this one move it too: a few tries.
     read()
-    first = version.current()
-    read()
-    assert version.current() == first, "a read moved it"
+    for _ in range(50):
+        first = version.current()
+        read()
+        if version.current() == first:
+            break
+    else:
+        raise AssertionError("a read moved the data version")
     receive_email(db, env, "ann@example.com", "Hello")
     second = version.current()
     assert second != first
     assert version.current() == second
 
 
-def test_requests_arriving_together_for_a_changed_page_build_it_once(runtime: Runtime) -> None:
-    pages = PageCache(runtime.db.version, runtime.env.clock.now)
+@pytest.fixture
+def sqlite_runtime(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
+    """The cache's own workings, on a SQLite file nothing else writes to: PostgreSQL's
+    data version moves with every commit on the server, other tests' included."""
+    path = tmp_path / "pages.db"
+    shutil.copyfile(sqlite_template, path)
+    settings = Settings(env="test", database_url=f"sqlite:///{path}", data_dir=tmp_path / "d")
+    runtime = Runtime.start(settings)
+    yield runtime
+    runtime.close()
+
+
+def test_requests_arriving_together_for_a_changed_page_build_it_once(
+    sqlite_runtime: Runtime,
+) -> None:
+    pages = PageCache(sqlite_runtime.db.version, sqlite_runtime.env.clock.now)
     builds: list[str] = []
     release = threading.Event()
 
@@ -169,9 +226,9 @@ def test_requests_arriving_together_for_a_changed_page_build_it_once(runtime: Ru
 
 
 def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(
-    runtime: Runtime,
+    sqlite_runtime: Runtime,
 ) -> None:
-    pages = PageCache(runtime.db.version, runtime.env.clock.now)
+    pages = PageCache(sqlite_runtime.db.version, sqlite_runtime.env.clock.now)
 
     def failing() -> Built:
         raise RuntimeError("the database went away")
@@ -182,10 +239,13 @@ def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(
     assert pages.answer("inbox", lambda: Built(b"[]")) == b"[]"
 
 
-def test_no_page_is_kept_past_its_longest_age(runtime: Runtime) -> None:
+def test_no_page_is_kept_past_its_longest_age(sqlite_runtime: Runtime) -> None:
     seconds = [100.0]
     pages = PageCache(
-        runtime.db.version, runtime.env.clock.now, max_age=5.0, monotonic=lambda: seconds[0]
+        sqlite_runtime.db.version,
+        sqlite_runtime.env.clock.now,
+        max_age=5.0,
+        monotonic=lambda: seconds[0],
     )
     pages.answer("inbox", lambda: Built(b"[1]"))
     seconds[0] += 4.9

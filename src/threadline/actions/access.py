@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -147,9 +148,15 @@ def session_principal(db: Session, env: Env, token: str) -> Principal:
     )
 
 
-def token_principal(db: Session, env: Env, token: str) -> tuple[Principal, int | None]:
-    """The caller behind a bearer token, and the token's id when its last use is due to
-    be recorded (see record_token_use)."""
+class TokenCaller(NamedTuple):
+    principal: Principal
+    note_use: int | None  # the token's id when its last use is due to be recorded
+    use_due_at: datetime  # when it next will be (now, when it is already)
+
+
+def token_principal(db: Session, env: Env, token: str) -> TokenCaller:
+    """The caller behind a bearer token, and whether its use is to be recorded (see
+    record_token_use)."""
     row = _TOKEN.first(db.connection(), {"token_hash": hash_token(token)})
     if row is None:
         raise Unauthorized("unknown or revoked token")
@@ -159,9 +166,9 @@ def token_principal(db: Session, env: Env, token: str) -> tuple[Principal, int |
     if not active:
         raise Unauthorized("this account is disabled")
     now = env.clock.now()
-    due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    due_at = now if last_used_at is None else last_used_at + LAST_USED_RESOLUTION
     principal = Principal(agent_id=agent_id, role=role, name=name, via="token")
-    return principal, token_id if due else None
+    return TokenCaller(principal, token_id if due_at <= now else None, due_at)
 
 
 # Every API request looks its token up: one statement on the driver's cursor.

@@ -16,6 +16,7 @@ from threadline.api import RuntimeDep, observability
 from threadline.api.callers_first import CallersFirst
 from threadline.api.errors import error_body, install_error_handlers
 from threadline.api.gated_router import GatedRouter
+from threadline.api.known_tokens import KnownTokens
 from threadline.api.limits import BodyLimit
 from threadline.api.observability import RequestMetrics
 from threadline.api.page_cache import PageCache
@@ -152,6 +153,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime.env.clock.now,
         count=lambda outcome: answers.labels(outcome).inc(),
     )
+    app.state.known_tokens = KnownTokens()
     runtime.watch_outbox()
     install_error_handlers(app, html=error_page)
     app.add_exception_handler(SignInRequired, _to_sign_in)

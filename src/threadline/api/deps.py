@@ -13,10 +13,13 @@ from sqlalchemy.orm import Session
 
 from threadline.actions.access import (
     Principal,
+    TokenCaller,
     record_token_use,
     session_principal,
     token_principal,
 )
+from threadline.actions.agents import hash_token
+from threadline.api.known_tokens import KnownTokens
 from threadline.api.page_cache import PageCache
 from threadline.api.threads import read_quickly
 from threadline.db import ReadSession
@@ -88,11 +91,34 @@ ReadDep = Annotated[ReadSession, Depends(read_session, scope="function")]
 SessionDep = Annotated[Session, Depends(write_session, scope="function")]
 
 
-async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def read_data_version(runtime: RuntimeDep) -> str | None:
+    """The database's data version (threadline/data_version.py), read once a request,
+    before anything else of the request reads: what the caller's token and the kept
+    pages are checked against. None where the database has none (SQLite in memory)."""
+    version = runtime.db.version
+    return None if version is None else await version.current_async()
+
+
+DataVersionDep = Annotated[str | None, Depends(read_data_version)]
+
+
+async def get_known_tokens(request: Request) -> KnownTokens:
+    known = request.app.state.known_tokens
+    assert isinstance(known, KnownTokens), "create_app() stores the known tokens on app.state"
+    return known
+
+
+async def current_principal(
+    request: Request,
+    runtime: RuntimeDep,
+    version: DataVersionDep,
+    known: Annotated[KnownTokens, Depends(get_known_tokens)],
+) -> Principal:
     """A bearer token, or the desk's session cookie with its CSRF header on every request
-    that changes something. The look-up reads only, so that on SQLite a GET never
-    queues behind writers, and it runs where a small read costs least
-    (threads.read_quickly): every request of the API makes it.
+    that changes something. A token recognised since the last change of data is
+    recognised again without a read (api/known_tokens.py). A look-up reads only, so that
+    on SQLite a GET never queues behind writers, and it runs where a small read costs
+    least (threads.read_quickly).
 
     Its session is its own and is closed before the handler runs: a request never holds
     two pooled connections at once. (When it did, enough concurrent requests each held
@@ -104,17 +130,24 @@ async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
         token = credentials.strip()
+        digest = hash_token(token)
+        if version is not None:
+            principal = known.get(digest, version, runtime.env.clock.now())
+            if principal is not None:
+                return principal
 
-        def by_token() -> tuple[Principal, int | None]:
+        def by_token() -> TokenCaller:
             with runtime.db.reading() as db:
                 return token_principal(db, runtime.env, token)
 
-        principal, note_use = await read_quickly(runtime.db, by_token)
-        if note_use is not None:
+        found = await read_quickly(runtime.db, by_token)
+        if found.note_use is not None:
             # A write, once a minute a token: it queues with the other writers, off the
             # event loop.
-            await anyio.to_thread.run_sync(_record_use, runtime, note_use)
-        return principal
+            await anyio.to_thread.run_sync(_record_use, runtime, found.note_use)
+        elif version is not None:
+            known.keep(digest, version, found.principal, found.use_due_at)
+        return found.principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthorized("sign in, or send Authorization: Bearer <token>")

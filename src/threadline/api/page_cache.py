@@ -94,12 +94,14 @@ class PageCache:
         # at the same moment) or "built".
         self._count = count
 
-    async def respond(self, key: Hashable, build: Callable[[], Built]) -> Response:
-        """The answer for a route's page, from an async endpoint. A kept page is
-        found in place where the data version is a local read (SQLite); building one,
-        and any round trip to PostgreSQL, happens on a worker thread."""
-        if self._version is not None and self._version.local:
-            body = self.kept(key)
+    async def respond(
+        self, key: Hashable, build: Callable[[], Built], version: str | None
+    ) -> Response:
+        """The answer for a route's page, from an async endpoint, given the data version
+        read for this request (api.deps.DataVersionDep): a kept page is sent from the
+        event loop; building one happens on a worker thread."""
+        if version is not None:
+            body = self._kept_at(key, version, self._now())
             if body is not None:
                 return Response(body, media_type=JSON)
         body = await anyio.to_thread.run_sync(self.answer, key, build)
@@ -109,8 +111,9 @@ class PageCache:
         """The kept page for `key` if it may be sent now, else None."""
         if self._version is None:
             return None
-        version = self._version.current()
-        now = self._now()
+        return self._kept_at(key, self._version.current(), self._now())
+
+    def _kept_at(self, key: Hashable, version: str, now: datetime) -> bytes | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not self._fresh(entry, version, now):

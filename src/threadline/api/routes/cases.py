@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from threadline.actions.access import Principal
-from threadline.api.deps import PagesDep, ReadDep, RuntimeDep, require
+from threadline.api.deps import DataVersionDep, PagesDep, ReadDep, RuntimeDep, require
 from threadline.api.keyset import MAX_ID
 from threadline.api.page_cache import Built, json_body
 from threadline.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -60,6 +60,7 @@ async def list_cases(
     db: ReadDep,
     runtime: RuntimeDep,
     pages: PagesDep,
+    version: DataVersionDep,
     status: Annotated[
         list[CaseStatus] | None, Query(description="Repeat for any of several")
     ] = None,
@@ -122,7 +123,7 @@ async def list_cases(
         turns_at = next_breach(view for item in found.items for view in item.service_levels)
         return Built(json_body(page), stale_at=now if sla is not None else turns_at)
 
-    return await pages.respond(("inbox", filters, private, after, limit), build)
+    return await pages.respond(("inbox", filters, private, after, limit), build, version)
 
 
 @router.get("/cases/{case_id}", responses=WITH_ETAG | error_responses(401, 403, 404, 422))
@@ -146,6 +147,7 @@ async def list_case_touches(
     principal: Reader,
     db: ReadDep,
     pages: PagesDep,
+    version: DataVersionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
@@ -162,7 +164,7 @@ async def list_case_touches(
         )
         return Built(json_body(page))
 
-    return await pages.respond(("touches", case_id, private, after, limit), build)
+    return await pages.respond(("touches", case_id, private, after, limit), build, version)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from threadline.actions.access import Principal
 from threadline.api.bodies import NoNul
-from threadline.api.deps import PagesDep, ReadDep, RuntimeDep, require
+from threadline.api.deps import DataVersionDep, PagesDep, ReadDep, RuntimeDep, require
 from threadline.api.page_cache import Built, json_body
 from threadline.api.schemas import Schema, Timestamp, error_responses
 from threadline.api.threads import SessionEndingRoute
@@ -76,6 +76,7 @@ async def search_everything(
     runtime: RuntimeDep,
     db: ReadDep,
     pages: PagesDep,
+    version: DataVersionDep,
     q: Annotated[
         str,
         Query(
@@ -116,4 +117,4 @@ async def search_everything(
         )
         return Built(json_body(answer))
 
-    return await pages.respond(("search", q, region, cases, private, limit), build)
+    return await pages.respond(("search", q, region, cases, private, limit), build, version)
