@@ -24,6 +24,8 @@ import psycopg
 from sqlalchemy import Engine
 
 SNAPSHOT = "SELECT pg_current_snapshot()::text"
+# As pg_stat_activity shows its connections.
+APPLICATION_NAME = "threadline data version"
 
 
 class DataVersion(Protocol):
@@ -70,10 +72,10 @@ class SqliteDataVersion:
 
 class PostgresDataVersion:
     """On connections of its own, in autocommit, so that a reading is one round trip
-    with no transaction to begin or end around it: one for worker threads, taken from
-    the engine's pool and kept, and one for the event loop (psycopg's asyncio
-    connection), made on the loop that first asks. A connection that fails is dropped
-    and the next reading opens another."""
+    with no transaction to begin or end around it: one for worker threads and one for
+    the event loop (psycopg's asyncio connection), made on the loop that first asks.
+    A kept connection the server has dropped (a restart, a terminated backend) is
+    replaced at once and the reading made again on the new one."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -85,20 +87,20 @@ class PostgresDataVersion:
 
     def current(self) -> str:
         with self._lock:
-            if self._connection is None:
-                pooled = self._engine.raw_connection()
-                driver = pooled.driver_connection
-                assert isinstance(driver, psycopg.Connection), "the psycopg driver"
-                pooled.detach()  # ours now: the pool will neither reset nor reuse it
-                driver.autocommit = True
-                self._connection = driver
-            try:
-                row = self._connection.execute(SNAPSHOT).fetchone()
-            except Exception:
-                dropped, self._connection = self._connection, None
-                with contextlib.suppress(Exception):
-                    dropped.close()
-                raise
+            for attempt in (1, 2):
+                if self._connection is None:
+                    self._connection = psycopg.connect(
+                        self._conninfo(), autocommit=True, application_name=APPLICATION_NAME
+                    )
+                try:
+                    row = self._connection.execute(SNAPSHOT).fetchone()
+                    break
+                except psycopg.OperationalError:
+                    dropped, self._connection = self._connection, None
+                    with contextlib.suppress(Exception):
+                        dropped.close()
+                    if attempt == 2:
+                        raise
         assert row is not None
         return str(row[0])
 
@@ -111,18 +113,20 @@ class PostgresDataVersion:
             self._loop, self._async_lock, self._async_connection = loop, asyncio.Lock(), None
         assert self._async_lock is not None
         async with self._async_lock:
-            if self._async_connection is None:
-                self._async_connection = await psycopg.AsyncConnection.connect(
-                    self._conninfo(), autocommit=True
-                )
-            try:
-                cursor = await self._async_connection.execute(SNAPSHOT)
-                row = await cursor.fetchone()
-            except Exception:
-                dropped, self._async_connection = self._async_connection, None
-                with contextlib.suppress(Exception):
-                    await dropped.close()
-                raise
+            for attempt in (1, 2):
+                if self._async_connection is None:
+                    self._async_connection = await psycopg.AsyncConnection.connect(
+                        self._conninfo(), autocommit=True, application_name=APPLICATION_NAME
+                    )
+                try:
+                    cursor = await self._async_connection.execute(SNAPSHOT)
+                    row = await cursor.fetchone()
+                    break
+                except psycopg.OperationalError:
+                    dropped, self._async_connection = self._async_connection, None
+                    _shut(dropped)
+                    if attempt == 2:
+                        raise
         assert row is not None
         return str(row[0])
 

@@ -17,9 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Caller
@@ -28,6 +29,7 @@ from threadline.actions import Actor, Env, add_note, receive
 from threadline.api.page_cache import Built, PageCache
 from threadline.clock import FrozenClock
 from threadline.config import Settings
+from threadline.data_version import APPLICATION_NAME
 from threadline.runtime import Runtime
 from threadline.vocabulary import Channel, IdentityKind, Role
 
@@ -160,6 +162,28 @@ def test_a_token_recognised_a_moment_ago_is_refused_once_another_process_disable
     refused = client.get("/api/v1/session", headers=agent.headers)
     assert refused.status_code == 401, refused.text
     assert refused.json()["error"]["message"] == "this account is disabled"
+
+
+def test_the_data_version_outlives_its_postgresql_connections_being_cut(
+    runtime: Runtime, client: TestClient, callers: dict[Role, Caller]
+) -> None:
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's connections of its own")
+    agent = callers[Role.AGENT]
+    version = runtime.db.version
+    assert version is not None
+    get(client, agent, "/api/v1/cases")  # the event loop's connection
+    version.current()  # the worker threads'
+    url = make_url(runtime.settings.database_url).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            (APPLICATION_NAME,),
+        ).fetchall()
+    assert len(cut) == 2
+    assert get(client, agent, "/api/v1/cases")["items"] == []
+    assert version.current()
 
 
 # --- the cache itself, on each database's data version --------------------------------
