@@ -427,6 +427,7 @@ class Measured:
     errors: int
     kept: float | None = None  # the share of answers the server sent again unchanged
     writes: int = 0  # inbound messages posted beside the load
+    write_ms: tuple[float, ...] = ()  # each one's time to its answer, sorted
 
     @property
     def per_second(self) -> float:
@@ -437,7 +438,12 @@ class Measured:
         if not self.latencies_ms:
             return f"no request succeeded{failed}"
         kept = f", {self.kept:.0%} sent again" if self.kept is not None else ""
-        written = f", {self.writes} messages posted meanwhile" if self.writes else ""
+        written = (
+            f", {self.writes} messages posted meanwhile ({self.writes / self.seconds:.1f}/s, "
+            f"p50 {percentile(list(self.write_ms), 50):.0f} ms each)"
+            if self.writes
+            else ""
+        )
         return (
             f"p50 {percentile(self.latencies_ms, 50):.1f} ms, "
             f"p95 {percentile(self.latencies_ms, 95):.1f} ms, "
@@ -514,6 +520,7 @@ async def _drive_while_writing(
     second, so that the pages the server keeps go old as they would on a working desk."""
     stop = asyncio.Event()
     writes = 0
+    times: list[float] = []
     run_id = uuid.uuid4().hex[:8]
 
     async def writer() -> None:
@@ -528,7 +535,9 @@ async def _drive_while_writing(
                     "from": {"kind": "email", "value": f"w{writes}.{run_id}@example.org"},
                     "text": "Hi, my order has not arrived yet. Can you check?",
                 }
+                sent = time.perf_counter()
                 answer = await connection.request("POST", "/api/v1/inbound", body)
+                times.append((time.perf_counter() - sent) * 1000)
                 if answer.status != 201:
                     raise RuntimeError(f"inbound answered {answer.status}: {answer.text}")
                 writes += 1
@@ -543,7 +552,7 @@ async def _drive_while_writing(
     finally:
         stop.set()
         await task
-    return replace(measured, writes=writes)
+    return replace(measured, writes=writes, write_ms=tuple(sorted(times)))
 
 
 def _page_answers(base: str) -> dict[str, float]:
@@ -618,7 +627,9 @@ def _emit_load(
             "closed": f"{clients} clients, each sending as soon as answered",
             "paced": f"{clients} clients at {pace:g} request/s each",
             "writing": f"{clients} clients, each sending as soon as answered, while "
-            f"{measured.writes:,} inbound messages were posted",
+            f"{measured.writes:,} inbound messages were posted "
+            f"({measured.writes / measured.seconds:.1f}/s, each answered in a median "
+            f"{percentile(list(measured.write_ms), 50):.0f} ms)",
         }[mode]
         note = f"{len(measured.latencies_ms):,} requests, {how}"
         if measured.kept is not None:
