@@ -623,14 +623,15 @@ def _emit_load(
             )
         if not measured.latencies_ms:
             continue
-        how = {
-            "closed": f"{clients} clients, each sending as soon as answered",
-            "paced": f"{clients} clients at {pace:g} request/s each",
-            "writing": f"{clients} clients, each sending as soon as answered, while "
-            f"{measured.writes:,} inbound messages were posted "
-            f"({measured.writes / measured.seconds:.1f}/s, each answered in a median "
-            f"{percentile(list(measured.write_ms), 50):.0f} ms)",
-        }[mode]
+        how = f"{clients} clients, each sending as soon as answered"
+        if mode == "paced":
+            how = f"{clients} clients at {pace:g} request/s each"
+        elif mode == "writing":
+            how += (
+                f", while {measured.writes:,} inbound messages were posted "
+                f"({measured.writes / measured.seconds:.1f}/s, each answered in a median "
+                f"{percentile(list(measured.write_ms), 50):.0f} ms)"
+            )
         note = f"{len(measured.latencies_ms):,} requests, {how}"
         if measured.kept is not None:
             note += f"; {measured.kept:.0%} of answers sent again unchanged"
