@@ -57,7 +57,6 @@ def etag(version: int) -> str:
 @router.get("/cases", response_model=Page[CaseSummaryOut], responses=error_responses(401, 403, 422))
 async def list_cases(
     principal: Reader,
-    db: ReadDep,
     runtime: RuntimeDep,
     pages: PagesDep,
     version: DataVersionDep,
@@ -113,7 +112,8 @@ async def list_cases(
 
     def build() -> Built:
         now = runtime.env.clock.now()
-        found = inbox(db, filters, private=private, after=after, limit=limit, now=now)
+        with runtime.db.reading() as db:
+            found = inbox(db, filters, private=private, after=after, limit=limit, now=now)
         page = Page[CaseSummaryOut](
             items=[CaseSummaryOut.model_validate(item) for item in found.items],
             next_cursor=_cursor(found.next_key, sort.value),
@@ -145,7 +145,7 @@ def get_case(
 async def list_case_touches(
     case_id: CaseId,
     principal: Reader,
-    db: ReadDep,
+    runtime: RuntimeDep,
     pages: PagesDep,
     version: DataVersionDep,
     limit: Limit = DEFAULT_LIMIT,
@@ -157,7 +157,8 @@ async def list_case_touches(
     after = _key(cursor, "touch")
 
     def build() -> Built:
-        found = case_touches(db, case_id, private=private, after=after, limit=limit)
+        with runtime.db.reading() as db:
+            found = case_touches(db, case_id, private=private, after=after, limit=limit)
         page = Page[TouchOut](
             items=[TouchOut.model_validate(touch) for touch in found.items],
             next_cursor=_cursor(found.next_key, "touch"),

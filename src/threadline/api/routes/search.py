@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from threadline.actions.access import Principal
 from threadline.api.bodies import NoNul
-from threadline.api.deps import DataVersionDep, PagesDep, ReadDep, RuntimeDep, require
+from threadline.api.deps import DataVersionDep, PagesDep, RuntimeDep, require
 from threadline.api.page_cache import Built, json_body
 from threadline.api.schemas import Schema, Timestamp, error_responses
 from threadline.api.threads import SessionEndingRoute
@@ -74,7 +74,6 @@ class SearchOut(BaseModel):
 async def search_everything(
     principal: LookUp,
     runtime: RuntimeDep,
-    db: ReadDep,
     pages: PagesDep,
     version: DataVersionDep,
     q: Annotated[
@@ -100,16 +99,17 @@ async def search_everything(
     Only what the caller may read: cases and touches need the right to read cases, and
     the words of internal notes and system events are found only for callers who may
     read those (never for shop clerks)."""
-    # On SQLite, rows written since the indexer last ran are indexed first (a short
-    # write, only when there are any), so that what just arrived is found. `db` has
-    # read nothing yet: its snapshot begins after this.
     region = runtime.settings.default_region
     cases = allows(principal.role, Permission.READ_CASES)
     private = allows(principal.role, Permission.READ_PRIVATE)
 
     def build() -> Built:
+        # On SQLite, rows written since the indexer last ran are indexed first (a short
+        # write, only when there are any), so that what just arrived is found; the
+        # reading session's snapshot begins after this.
         refresh(runtime.db)
-        found = search(db, q, region=region, cases=cases, private=private, limit=limit)
+        with runtime.db.reading() as db:
+            found = search(db, q, region=region, cases=cases, private=private, limit=limit)
         answer = SearchOut(
             customers=[CustomerHitOut.model_validate(hit) for hit in found.customers],
             cases=[CaseHitOut.model_validate(hit) for hit in found.cases],
