@@ -426,6 +426,7 @@ class Measured:
     seconds: float
     errors: int
     kept: float | None = None  # the share of answers the server sent again unchanged
+    built: float | None = None  # the share it built (the rest waited for another's build)
     writes: int = 0  # inbound messages posted beside the load
     write_ms: tuple[float, ...] = ()  # each one's time to its answer, sorted
 
@@ -437,7 +438,11 @@ class Measured:
         failed = f", {self.errors} failed" if self.errors else ""
         if not self.latencies_ms:
             return f"no request succeeded{failed}"
-        kept = f", {self.kept:.0%} sent again" if self.kept is not None else ""
+        kept = (
+            f", {self.kept:.0%} sent again, {self.built:.0%} built"
+            if self.kept is not None and self.built is not None
+            else ""
+        )
         written = (
             f", {self.writes} messages posted meanwhile ({self.writes / self.seconds:.1f}/s, "
             f"p50 {percentile(list(self.write_ms), 50):.0f} ms each)"
@@ -566,13 +571,18 @@ def _page_answers(base: str) -> dict[str, float]:
 
 
 def _counting_kept(base: str, run: Callable[[], Measured]) -> Measured:
-    """`run`, with the share of its answers that the server sent again unchanged."""
+    """`run`, with the shares of its answers that the server sent again unchanged and
+    that it built (the others waited for a build another request had begun)."""
     before = _page_answers(base)
     measured = run()
     after = _page_answers(base)
     made = {outcome: after[outcome] - before.get(outcome, 0.0) for outcome in after}
     total = sum(made.values())
-    return replace(measured, kept=made.get("kept", 0.0) / total if total else None)
+    if not total:
+        return measured
+    return replace(
+        measured, kept=made.get("kept", 0.0) / total, built=made.get("built", 0.0) / total
+    )
 
 
 def _workloads(world: World, rng: random.Random) -> dict[str, MakeRequest]:
@@ -633,8 +643,10 @@ def _emit_load(
                 f"{percentile(list(measured.write_ms), 50):.0f} ms)"
             )
         note = f"{len(measured.latencies_ms):,} requests, {how}"
-        if measured.kept is not None:
-            note += f"; {measured.kept:.0%} of answers sent again unchanged"
+        if measured.kept is not None and measured.built is not None:
+            note += (
+                f"; {measured.kept:.0%} of answers sent again unchanged, {measured.built:.0%} built"
+            )
         if measured.errors:
             note += f"; {measured.errors} failed, left out"
         for p in (50, 95, 99):

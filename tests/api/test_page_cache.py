@@ -5,6 +5,7 @@ a page kept for one role is never sent to a role that may see less."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,33 @@ def test_requests_arriving_together_for_a_changed_page_build_it_once(
     assert bodies == [b'{"page": 1}'] * 6
     assert len(builds) == 1
     assert pages.kept("inbox") == b'{"page": 1}'
+
+
+def test_requests_waiting_on_the_event_loop_share_one_build_even_if_one_goes_away(
+    sqlite_runtime: Runtime,
+) -> None:
+    version = sqlite_runtime.db.version
+    assert version is not None
+    pages = PageCache(version, sqlite_runtime.env.clock.now)
+    builds: list[str] = []
+    release = threading.Event()
+
+    def build() -> Built:
+        builds.append(threading.current_thread().name)
+        release.wait(10)
+        return Built(b'{"page": 1}')
+
+    async def together() -> list[bytes]:
+        seen = await version.current_async()
+        answers = [asyncio.create_task(pages.respond("inbox", build, seen)) for _ in range(6)]
+        await asyncio.sleep(0.3)
+        answers[3].cancel()  # a client that hung up while waiting
+        await asyncio.sleep(0.1)
+        release.set()
+        return [bytes((await answer).body) for n, answer in enumerate(answers) if n != 3]
+
+    assert asyncio.run(together()) == [b'{"page": 1}'] * 5
+    assert len(builds) == 1
 
 
 def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(

@@ -23,10 +23,12 @@ A database without a data version (SQLite in memory) keeps nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,8 +69,10 @@ class _Entry:
 
 @dataclass
 class _Building:
-    done: threading.Event = field(default_factory=threading.Event)
-    built: Built | None = None
+    """A page being built for one data version: the requests that want it meanwhile
+    wait on `future` (from a thread, or from the event loop without taking a thread)."""
+
+    future: Future[Built] = field(default_factory=Future)
 
 
 class PageCache:
@@ -98,65 +102,114 @@ class PageCache:
         self, key: Hashable, build: Callable[[], Built], version: str | None
     ) -> Response:
         """The answer for a route's page, from an async endpoint, given the data version
-        read for this request (api.deps.DataVersionDep): a kept page is sent from the
-        event loop; building one happens on a worker thread."""
-        if version is not None:
-            body = self._kept_at(key, version, self._now())
-            if body is not None:
-                return Response(body, media_type=JSON)
-        body = await anyio.to_thread.run_sync(self.answer, key, build)
+        read for this request (api.deps.DataVersionDep). A kept page is sent from the
+        event loop, and so is one another request is building for the same version,
+        once built; building one happens on a worker thread."""
+        if version is None:
+            body = await anyio.to_thread.run_sync(self._built_alone, build)
+            return Response(body, media_type=JSON)
+        now = self._now()
+        found, other, mine = self._look(key, version, now)
+        if found is not None:
+            return Response(found, media_type=JSON)
+        if other is not None:
+            shared: Built | None
+            try:
+                # Shielded: a request that goes away must not cancel the others' wait.
+                shared = await asyncio.wait_for(
+                    asyncio.shield(asyncio.wrap_future(other.future)), WAIT_SECONDS
+                )
+            except Exception:
+                shared = None  # the other request failed, or is stuck: build it here
+            if shared is not None:
+                self._count("shared")
+                return Response(shared.body, media_type=JSON)
+        body = await anyio.to_thread.run_sync(self._build, key, version, now, build, mine)
         return Response(body, media_type=JSON)
+
+    def answer(self, key: Hashable, build: Callable[[], Built]) -> bytes:
+        """The page for `key`, from a worker thread: kept, built by another request at
+        this moment, or built now by `build` (which must read the data only after this
+        call began: it runs after the data version is read)."""
+        if self._version is None:
+            return self._built_alone(build)
+        version = self._version.current()
+        now = self._now()
+        found, other, mine = self._look(key, version, now)
+        if found is not None:
+            return found
+        if other is not None:
+            shared: Built | None
+            try:
+                shared = other.future.result(WAIT_SECONDS)
+            except Exception:
+                shared = None  # the other request failed, or is stuck: build it here
+            if shared is not None:
+                self._count("shared")
+                return shared.body
+        return self._build(key, version, now, build, mine)
 
     def kept(self, key: Hashable) -> bytes | None:
         """The kept page for `key` if it may be sent now, else None."""
         if self._version is None:
             return None
-        return self._kept_at(key, self._version.current(), self._now())
-
-    def _kept_at(self, key: Hashable, version: str, now: datetime) -> bytes | None:
+        version = self._version.current()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or not self._fresh(entry, version, now):
+            if entry is None or not self._fresh(entry, version, self._now()):
                 return None
-            self._entries.move_to_end(key)
-        self._count("kept")
         return entry.body
 
-    def answer(self, key: Hashable, build: Callable[[], Built]) -> bytes:
-        """The page for `key`: kept, or built now by `build` (which must read the data
-        only after this call began: it runs after the data version is read)."""
-        if self._version is None:
-            self._count("built")
-            return build().body
-        version = self._version.current()
-        now = self._now()
+    def _look(
+        self, key: Hashable, version: str, now: datetime
+    ) -> tuple[bytes | None, _Building | None, _Building | None]:
+        """One of: the kept page, if it may be sent; the page another request is
+        building for this version, to wait for; or the place of the request that builds
+        it, taken now by this one."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and self._fresh(entry, version, now):
                 self._entries.move_to_end(key)
                 self._count("kept")
-                return entry.body
-            building = self._building.get((key, version))
-            leader = building is None
-            if building is None:
-                building = self._building[(key, version)] = _Building()
-        if not leader:
-            building.done.wait(WAIT_SECONDS)
-            if building.built is not None:
-                self._count("shared")
-                return building.built.body
-            # The first request failed (or took too long): build it here.
+                return entry.body, None, None
+            other = self._building.get((key, version))
+            if other is not None:
+                return None, other, None
+            mine = self._building[(key, version)] = _Building()
+            return None, None, mine
+
+    def _build(
+        self,
+        key: Hashable,
+        version: str,
+        now: datetime,
+        build: Callable[[], Built],
+        mine: _Building | None,
+    ) -> bytes:
+        """Build the page, and keep it; with `mine`, the place taken in `_look`, hand it
+        (or the failure) to the requests waiting for it."""
         try:
             built = build()
-            building.built = built
-        finally:
-            building.done.set()
-            with self._lock:
-                if self._building.get((key, version)) is building:
-                    del self._building[(key, version)]
+        except BaseException as exc:
+            if mine is not None:
+                mine.future.set_exception(exc)
+                self._leave(key, version, mine)
+            raise
         self._count("built")
         self._keep(key, version, now, built)
+        if mine is not None:
+            mine.future.set_result(built)
+            self._leave(key, version, mine)
         return built.body
+
+    def _leave(self, key: Hashable, version: str, mine: _Building) -> None:
+        with self._lock:
+            if self._building.get((key, version)) is mine:
+                del self._building[(key, version)]
+
+    def _built_alone(self, build: Callable[[], Built]) -> bytes:
+        self._count("built")
+        return build().body
 
     def _fresh(self, entry: _Entry, version: str, now: datetime) -> bool:
         return (
