@@ -49,6 +49,20 @@ def kept_answers(client: TestClient) -> float:
     return 0.0
 
 
+def commit_elsewhere(runtime: Runtime, statement: str, row_id: int) -> None:
+    """Run `statement` (with :id) and commit it from another process, with connections
+    of its own."""
+    script = textwrap.dedent(
+        f"""
+        from sqlalchemy import create_engine, text
+        engine = create_engine({runtime.settings.database_url!r})
+        with engine.begin() as connection:
+            connection.execute(text({statement!r}), {{"id": {row_id}}})
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
 def sent_again(client: TestClient, fetch: Callable[[], object]) -> None:
     """Asking twice, the second answer comes from the page cache. On PostgreSQL the data
     version covers the whole server, and tests running beside this one commit at any
@@ -73,19 +87,9 @@ def test_a_change_committed_by_another_process_is_seen_on_the_next_request(
     sent_again(client, lambda: get(client, agent, inbox, owner="none", sort="due"))
     assert get(client, agent, inbox, owner="none", sort="due")["items"] == [first]
 
-    # Another process, with its own connections, renames the case.
-    script = textwrap.dedent(
-        f"""
-        from sqlalchemy import create_engine, text
-        engine = create_engine({runtime.settings.database_url!r})
-        with engine.begin() as connection:
-            connection.execute(
-                text("UPDATE cases SET subject = 'Renamed elsewhere' WHERE id = :id"),
-                {{"id": {case_id}}},
-            )
-        """
+    commit_elsewhere(
+        runtime, "UPDATE cases SET subject = 'Renamed elsewhere' WHERE id = :id", case_id
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
 
     (after,) = get(client, agent, inbox, owner="none", sort="due")["items"]
     assert after["subject"] == "Renamed elsewhere"
@@ -148,18 +152,7 @@ def test_a_token_recognised_a_moment_ago_is_refused_once_another_process_disable
     agent = callers[Role.AGENT]
     for _ in range(3):  # the first records the token's use; the others are recognised
         assert client.get("/api/v1/session", headers=agent.headers).status_code == 200
-    script = textwrap.dedent(
-        f"""
-        from sqlalchemy import create_engine, text
-        engine = create_engine({runtime.settings.database_url!r})
-        with engine.begin() as connection:
-            connection.execute(
-                text("UPDATE agents SET active = false WHERE id = :id"),
-                {{"id": {agent.agent_id}}},
-            )
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    commit_elsewhere(runtime, "UPDATE agents SET active = false WHERE id = :id", agent.agent_id)
     refused = client.get("/api/v1/session", headers=agent.headers)
     assert refused.status_code == 401, refused.text
     assert refused.json()["error"]["message"] == "this account is disabled"
@@ -228,25 +221,32 @@ def sqlite_runtime(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
     runtime.close()
 
 
+class HeldBuild:
+    """A page's build that waits until released, counting its runs."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.release = threading.Event()
+
+    def __call__(self) -> Built:
+        self.runs += 1
+        self.release.wait(10)
+        return Built(b'{"page": 1}')
+
+
 def test_requests_arriving_together_for_a_changed_page_build_it_once(
     sqlite_runtime: Runtime,
 ) -> None:
     pages = PageCache(sqlite_runtime.db.version, sqlite_runtime.env.clock.now)
-    builds: list[str] = []
-    release = threading.Event()
-
-    def build() -> Built:
-        builds.append(threading.current_thread().name)
-        release.wait(10)
-        return Built(b'{"page": 1}')
+    build = HeldBuild()
 
     with ThreadPoolExecutor(6) as pool:
         answers = [pool.submit(pages.answer, "inbox", build) for _ in range(6)]
         time.sleep(0.3)  # every request is in by now, five of them waiting
-        release.set()
+        build.release.set()
         bodies = [answer.result(timeout=10) for answer in answers]
     assert bodies == [b'{"page": 1}'] * 6
-    assert len(builds) == 1
+    assert build.runs == 1
     assert pages.kept("inbox") == b'{"page": 1}'
 
 
@@ -256,13 +256,7 @@ def test_requests_waiting_on_the_event_loop_share_one_build_even_if_one_goes_awa
     version = sqlite_runtime.db.version
     assert version is not None
     pages = PageCache(version, sqlite_runtime.env.clock.now)
-    builds: list[str] = []
-    release = threading.Event()
-
-    def build() -> Built:
-        builds.append(threading.current_thread().name)
-        release.wait(10)
-        return Built(b'{"page": 1}')
+    build = HeldBuild()
 
     async def together() -> list[bytes]:
         seen = await version.current_async()
@@ -270,11 +264,11 @@ def test_requests_waiting_on_the_event_loop_share_one_build_even_if_one_goes_awa
         await asyncio.sleep(0.3)
         answers[3].cancel()  # a client that hung up while waiting
         await asyncio.sleep(0.1)
-        release.set()
+        build.release.set()
         return [bytes((await answer).body) for n, answer in enumerate(answers) if n != 3]
 
     assert asyncio.run(together()) == [b'{"page": 1}'] * 5
-    assert len(builds) == 1
+    assert build.runs == 1
 
 
 def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(
