@@ -6,16 +6,14 @@ a page kept for one role is never sent to a role that may see less."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -29,7 +27,6 @@ from tests.factories import inbound, receive_email
 from threadline.actions import Actor, Env, add_note, receive
 from threadline.api.page_cache import Built, PageCache
 from threadline.clock import FrozenClock
-from threadline.config import Settings
 from threadline.data_version import APPLICATION_NAME
 from threadline.runtime import Runtime
 from threadline.vocabulary import Channel, IdentityKind, Role
@@ -158,11 +155,10 @@ def test_a_token_recognised_a_moment_ago_is_refused_once_another_process_disable
     assert refused.json()["error"]["message"] == "this account is disabled"
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_data_version_outlives_its_postgresql_connections_being_cut(
     runtime: Runtime, client: TestClient, callers: dict[Role, Caller]
 ) -> None:
-    if runtime.db.dialect != "postgresql":
-        pytest.skip("PostgreSQL's connections of its own")
     agent = callers[Role.AGENT]
     version = runtime.db.version
     assert version is not None
@@ -209,16 +205,13 @@ def test_the_data_version_moves_with_every_commit_and_only_then(
     assert version.current() == second
 
 
-@pytest.fixture
-def sqlite_runtime(tmp_path: Path, sqlite_template: Path) -> Iterator[Runtime]:
-    """The cache's own workings, on a SQLite file nothing else writes to: PostgreSQL's
-    data version moves with every commit on the server, other tests' included."""
-    path = tmp_path / "pages.db"
-    shutil.copyfile(sqlite_template, path)
-    settings = Settings(env="test", database_url=f"sqlite:///{path}", data_dir=tmp_path / "d")
-    runtime = Runtime.start(settings)
-    yield runtime
-    runtime.close()
+# The cache's own workings, on SQLite alone: PostgreSQL's data version moves with every
+# commit on the server, those of the tests running beside these included.
+on_sqlite_alone = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def not_built() -> Built:
+    raise AssertionError("the page was built again instead of sent from the cache")
 
 
 class HeldBuild:
@@ -234,10 +227,11 @@ class HeldBuild:
         return Built(b'{"page": 1}')
 
 
+@on_sqlite_alone
 def test_requests_arriving_together_for_a_changed_page_build_it_once(
-    sqlite_runtime: Runtime,
+    runtime: Runtime,
 ) -> None:
-    pages = PageCache(sqlite_runtime.db.version, sqlite_runtime.env.clock.now)
+    pages = PageCache(runtime.db.version, runtime.env.clock.now)
     build = HeldBuild()
 
     with ThreadPoolExecutor(6) as pool:
@@ -247,15 +241,16 @@ def test_requests_arriving_together_for_a_changed_page_build_it_once(
         bodies = [answer.result(timeout=10) for answer in answers]
     assert bodies == [b'{"page": 1}'] * 6
     assert build.runs == 1
-    assert pages.kept("inbox") == b'{"page": 1}'
+    assert pages.answer("inbox", not_built) == b'{"page": 1}'
 
 
+@on_sqlite_alone
 def test_requests_waiting_on_the_event_loop_share_one_build_even_if_one_goes_away(
-    sqlite_runtime: Runtime,
+    runtime: Runtime,
 ) -> None:
-    version = sqlite_runtime.db.version
+    version = runtime.db.version
     assert version is not None
-    pages = PageCache(version, sqlite_runtime.env.clock.now)
+    pages = PageCache(version, runtime.env.clock.now)
     build = HeldBuild()
 
     async def together() -> list[bytes]:
@@ -271,31 +266,31 @@ def test_requests_waiting_on_the_event_loop_share_one_build_even_if_one_goes_awa
     assert build.runs == 1
 
 
+@on_sqlite_alone
 def test_a_failed_build_keeps_nothing_and_the_next_request_builds_again(
-    sqlite_runtime: Runtime,
+    runtime: Runtime,
 ) -> None:
-    pages = PageCache(sqlite_runtime.db.version, sqlite_runtime.env.clock.now)
+    pages = PageCache(runtime.db.version, runtime.env.clock.now)
 
     def failing() -> Built:
         raise RuntimeError("the database went away")
 
     with pytest.raises(RuntimeError, match="went away"):
         pages.answer("inbox", failing)
-    assert pages.kept("inbox") is None
     assert pages.answer("inbox", lambda: Built(b"[]")) == b"[]"
 
 
-def test_no_page_is_kept_past_its_longest_age(sqlite_runtime: Runtime) -> None:
+@on_sqlite_alone
+def test_no_page_is_kept_past_its_longest_age(runtime: Runtime) -> None:
     seconds = [100.0]
     pages = PageCache(
-        sqlite_runtime.db.version,
-        sqlite_runtime.env.clock.now,
+        runtime.db.version,
+        runtime.env.clock.now,
         max_age=5.0,
         monotonic=lambda: seconds[0],
     )
     pages.answer("inbox", lambda: Built(b"[1]"))
     seconds[0] += 4.9
-    assert pages.kept("inbox") == b"[1]"
+    assert pages.answer("inbox", not_built) == b"[1]"
     seconds[0] += 0.2
-    assert pages.kept("inbox") is None
     assert pages.answer("inbox", lambda: Built(b"[2]")) == b"[2]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request, Response
@@ -56,19 +56,25 @@ def set_session_cookie(response: Response, token: str, runtime: Runtime) -> None
 # handler) now hops once.
 
 
+T = TypeVar("T")
+
+
+def _kept_by_app(request: Request, name: str, kind: type[T]) -> T:
+    """What create_app() stores on app.state under `name`."""
+    value = getattr(request.app.state, name)
+    assert isinstance(value, kind), f"create_app() stores {name} on app.state"
+    return value
+
+
 async def get_runtime(request: Request) -> Runtime:
-    runtime = request.app.state.runtime
-    assert isinstance(runtime, Runtime), "create_app() stores the runtime on app.state"
-    return runtime
+    return _kept_by_app(request, "runtime", Runtime)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_pages(request: Request) -> PageCache:
-    pages = request.app.state.pages
-    assert isinstance(pages, PageCache), "create_app() stores the page cache on app.state"
-    return pages
+    return _kept_by_app(request, "pages", PageCache)
 
 
 PagesDep = Annotated[PageCache, Depends(get_pages)]
@@ -103,9 +109,7 @@ DataVersionDep = Annotated[str | None, Depends(read_data_version)]
 
 
 async def get_known_tokens(request: Request) -> KnownTokens:
-    known = request.app.state.known_tokens
-    assert isinstance(known, KnownTokens), "create_app() stores the known tokens on app.state"
-    return known
+    return _kept_by_app(request, "known_tokens", KnownTokens)
 
 
 async def current_principal(

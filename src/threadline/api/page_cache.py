@@ -149,17 +149,6 @@ class PageCache:
                 return shared.body
         return self._build(key, version, now, build, mine)
 
-    def kept(self, key: Hashable) -> bytes | None:
-        """The kept page for `key` if it may be sent now, else None."""
-        if self._version is None:
-            return None
-        version = self._version.current()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or not self._fresh(entry, version, self._now()):
-                return None
-        return entry.body
-
     def _look(
         self, key: Hashable, version: str, now: datetime
     ) -> tuple[bytes | None, _Building | None, _Building | None]:
